@@ -1,0 +1,1 @@
+"""The GEFU benchmark: enhance, then test directly with frozen normal-light models."""

@@ -1,0 +1,28 @@
+"""Shared fixtures: real photographs from installed packages, and darkened versions of them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from gefu.bench.degrade import darken  # noqa: E402
+from gefu.samples import load_sample  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def photo() -> torch.Tensor:
+    """A real photo (scikit-image's coffee), (1, 3, 96, 128) float32 in [0, 1]."""
+    img = load_sample("coffee")[None]
+    return F.interpolate(img, size=(96, 128), mode="area").clamp(0, 1)
+
+
+@pytest.fixture(scope="session")
+def dark_photo(photo: torch.Tensor) -> torch.Tensor:
+    """`photo` darkened (exposure 0.1, noise, colour cast), (1, 3, 96, 128)."""
+    return darken(photo, exposure=0.1, seed=0)

@@ -1,0 +1,170 @@
+"""gefu.imageio: every Pillow mode loads to one convention; padding, saving and tiling round-trip."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from gefu import imageio
+from gefu.imageio import ImageReadError, crop_to, load_image, pad_to_multiple, save_image, tile_apply
+
+
+@pytest.fixture()
+def rgb_array() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(13, 7, 3), dtype=np.uint8)
+
+
+def _check(x: torch.Tensor, h: int, w: int) -> None:
+    assert x.dtype == torch.float32 and x.shape == (3, h, w)
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+
+
+def test_rgb_png_roundtrip_is_exact(tmp_path, rgb_array):
+    Image.fromarray(rgb_array).save(tmp_path / "a.png")
+    x = load_image(tmp_path / "a.png")
+    _check(x, 13, 7)
+    np.testing.assert_array_equal((x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), rgb_array)
+    save_image(x, tmp_path / "b.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "b.png")), rgb_array)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "L", "P", "CMYK", "1"])
+def test_modes_match_pillow_conversion(tmp_path, rgb_array, mode):
+    img = Image.fromarray(rgb_array).convert(mode)
+    suffix = ".tif" if mode == "CMYK" else ".png"
+    img.save(tmp_path / f"a{suffix}")
+    x = load_image(tmp_path / f"a{suffix}")
+    _check(x, 13, 7)
+    expected = np.asarray(Image.open(tmp_path / f"a{suffix}").convert("RGB"), dtype=np.float32) / 255
+    np.testing.assert_allclose(x.permute(1, 2, 0).numpy(), expected, atol=1e-6)
+
+
+def test_grey_is_repeated_to_three_equal_channels(tmp_path, rgb_array):
+    Image.fromarray(rgb_array[:, :, 0]).save(tmp_path / "g.png")
+    x = load_image(tmp_path / "g.png")
+    assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
+    np.testing.assert_allclose(x[0].numpy(), rgb_array[:, :, 0] / 255, atol=1e-6)
+
+
+def test_16bit_keeps_full_precision(tmp_path):
+    arr = np.array([[0, 1000, 65535], [30000, 40000, 12345]], dtype=np.uint16)
+    Image.fromarray(arr).save(tmp_path / "d.png")  # opens as mode I or I;16
+    x = load_image(tmp_path / "d.png")
+    _check(x, 2, 3)
+    np.testing.assert_allclose(x[1].numpy(), arr / 65535.0, atol=1e-6)
+    img16 = Image.fromarray(arr).convert("I;16")
+    assert img16.mode == "I;16"
+    np.testing.assert_allclose(imageio.pil_to_tensor(img16)[0].numpy(), arr / 65535.0, atol=1e-6)
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    arr = np.zeros((10, 20, 3), dtype=np.uint8)
+    arr[:, :10] = 255  # left half white
+    img = Image.fromarray(arr)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    img.save(tmp_path / "r.jpg", exif=exif, quality=100)
+    x = load_image(tmp_path / "r.jpg")
+    assert x.shape == (3, 20, 10)  # displayed upright: portrait
+    assert x[:, :10].mean() > 0.9 and x[:, 10:].mean() < 0.1  # the white half is now on top
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "empty"), (b"this is not an image", "not an image"), (None, "cannot decode")],
+)
+def test_bad_files_raise_clear_errors_naming_the_file(tmp_path, rgb_array, content, reason):
+    path = tmp_path / "bad.png"
+    if content is None:  # a truncated PNG
+        buf = io.BytesIO()
+        Image.fromarray(rgb_array).save(buf, format="PNG")
+        content = buf.getvalue()[:60]
+    path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=reason) as err:
+        load_image(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_decompression_bombs_are_refused(tmp_path, monkeypatch, rgb_array):
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 1000)  # 64·64 = 4096 > 2 × 1000: Pillow raises
+    with pytest.raises(ImageReadError, match="too many pixels"):
+        load_image(tmp_path / "big.png")
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 3000)  # between limit and 2 × limit: Pillow only warns
+    with pytest.raises(ImageReadError, match="too many pixels"):
+        load_image(tmp_path / "big.png")
+    assert Image.MAX_IMAGE_PIXELS not in (1000, 3000)  # the global limit is restored
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, rgb_array):
+    x = torch.rand(3, 5, 6)
+    save_image(x, tmp_path / "sub" / "o.jpg")
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["o.jpg"]
+    with pytest.raises(ValueError, match="unknown image format"):
+        save_image(x, tmp_path / "o.xyz")
+    assert not list(tmp_path.glob(".o.xyz*"))
+
+
+@pytest.mark.parametrize("h, w, k", [(13, 7, 8), (16, 16, 8), (1, 1, 8), (37, 61, 16)])
+def test_pad_matches_numpy_reflect_and_crops_back(h, w, k):
+    x = torch.rand(2, 3, h, w)
+    padded, size = pad_to_multiple(x, k)
+    assert padded.shape[-2] % k == 0 and padded.shape[-1] % k == 0 and size == (h, w)
+    ph, pw = padded.shape[-2] - h, padded.shape[-1] - w
+    np_mode = "reflect" if ph < h and pw < w else "edge"
+    ref = np.pad(x.numpy(), ((0, 0), (0, 0), (0, ph), (0, pw)), mode=np_mode)
+    np.testing.assert_allclose(padded.numpy(), ref)
+    assert torch.equal(crop_to(padded, size), x)
+
+
+def test_find_images_recurses_and_mirrors(tmp_path, rgb_array):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for rel in ["a/x.png", "a/b/y.jpg", "a/notes.txt", "a/.hidden.png"]:
+        (tmp_path / rel).write_bytes(b"x")
+    found = imageio.find_images([tmp_path / "a"])
+    assert [str(rel) for _, rel in found] == ["b/y.jpg", "x.png"]
+    with pytest.raises(FileNotFoundError):
+        imageio.find_images([tmp_path / "missing"])
+
+
+def test_tiling_pointwise_fn_is_exact():
+    x = torch.rand(2, 3, 70, 90)
+    y = tile_apply(lambda t: t**2 + 0.1, x, tile=32, overlap=8)
+    torch.testing.assert_close(y, x**2 + 0.1)
+
+
+def test_tiling_local_fn_has_no_seams():
+    """A 3×3 blur is local: tiles with overlap ≥ its reach blend to the untiled result away from image borders."""
+    x = torch.rand(1, 3, 64, 80)
+    k = torch.full((3, 1, 3, 3), 1 / 9)
+
+    def blur(t):
+        return F.conv2d(F.pad(t, (1, 1, 1, 1), mode="replicate"), k, groups=3)
+
+    y = tile_apply(blur, x, tile=32, overlap=16)
+    ref = blur(x)
+    # Tile borders differ only where a tile edge (replicate-padded) has non-zero blending weight.
+    err = (y - ref).abs()
+    assert err.max() < 0.05 and err.mean() < 1e-3
+
+
+def test_tiling_bounds_the_size_seen_by_fn():
+    seen = []
+
+    def fn(t):
+        seen.append(tuple(t.shape[-2:]))
+        return t
+
+    tile_apply(fn, torch.rand(1, 3, 100, 130), tile=40, overlap=8)
+    assert max(h for h, _ in seen) <= 40 and max(w for _, w in seen) <= 40 and len(seen) > 4
