@@ -50,10 +50,8 @@ class Registry(Generic[T]):
         key = name.lower() if isinstance(name, str) else name
         if key not in self._factories:
             close = difflib.get_close_matches(str(key), self.names(), n=3, cutoff=0.5)
-            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise ValueError(
-                f"unknown {self.kind} {name!r}.{hint} Available: {', '.join(self.names())}."
-            )
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            raise ValueError(f"unknown {self.kind} {name!r}{hint}. Available: {', '.join(self.names())}.")
         return self._factories[key]
 
     def create(self, name: str, **options: Any) -> T:
