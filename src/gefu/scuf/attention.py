@@ -37,6 +37,7 @@ __all__ = [
     "install_image_adapter",
     "AdapterKind",
     "CycleVariant",
+    "SD_TEXT_TOKENS",
 ]
 
 AdapterKind = Literal["ca", "ip", "concat", "none"]
@@ -162,7 +163,8 @@ class CycleAttnProcessor(nn.Module):
       block input is added unconditionally (``out + residual``), where diffusers adds it only when the
       layer has ``residual_connection`` (SD's ``attn2`` has not: the official layer therefore returns its
       input once more on top of the transformer block's own residual). The debug attention maps the
-      official code stores on the module have no effect on the output and are not kept.
+      official code stores on the module have no effect on the output and are not kept. (The released
+      code fails on 4-D layer input; here the official variant flattens it and otherwise behaves the same.)
     - ``"paper"`` (Eq. 2-3 as written): ``Z_u`` is the tokens the query sees (after spatial/group norm),
       ``scale`` weights ``Z_n``, and the residual/rescale follow diffusers' ``AttnProcessor2_0`` exactly.
 
