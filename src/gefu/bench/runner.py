@@ -1,0 +1,302 @@
+"""The benchmark runner: enhance every image once, cache it, score it, resume after a crash, time it honestly.
+
+For each method × suite:
+
+1. **Enhance** every sample whose output is not cached yet. Outputs live in
+   `<out>/cache/<method>-<hash of enhancer.config()>/<suite>-<suite.input_key()>/<sample id>.png` (8-bit PNG,
+   written atomically), so a killed run loses at most the image in flight, a rerun computes nothing, and a
+   changed option (or changed suite inputs) gets a fresh folder instead of stale images. The cache is keyed by
+   the enhancer's configuration, not by the device: CPU and GPU outputs of one configuration share it.
+2. **Score** every cached output with the suite (always from the PNG, so a fresh run and a cached run score
+   exactly the same pixels — the 8-bit quantisation every published protocol applies when it saves results).
+   Each sample's score is appended to `<out>/partial/<suite>-<input key>-<score key>/<method>-<hash>.jsonl`
+   as soon as it is known; a rerun reads those lines back and scores only the rest.
+3. **Aggregate** into one record per method × suite (see `gefu.bench.report` for the files).
+
+Timing: only the real enhancement calls are timed, one image per call: the input is moved to the device
+first, then `warmup` untimed calls on the first image to compute (cuDNN autotuning, lazy init, caches), then
+each image's call is bracketed by `torch.cuda.synchronize` when the device is CUDA (never otherwise), and the
+reported time is the **median** seconds per image. Each measured time is kept in a sidecar
+`timings.json` next to the cached images (seconds, device, date), so when everything is cached the report
+still shows the timings of the run that computed the images (and says so: `time.source`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gc
+import importlib.metadata as md
+import json
+import logging
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .report import write_atomic
+from .suites import ProgressFactory, Sample, Suite, open_bar, stable_hash
+
+log = logging.getLogger(__name__)
+
+_VERSION_PACKAGES = ("gefu", "torch", "torchvision", "numpy", "lpips", "opencv-python-headless", "yuface")
+
+
+@dataclass
+class MethodRun:
+    """Where one method's outputs for one suite live, and how many were computed in this run."""
+
+    method: str
+    cache_dir: Path
+    computed: int = 0
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)  # sample id → the suite's per-image record
+
+
+@dataclass
+class BenchResult:
+    """What `run_suite` returns: one record per method, the samples, and each method's output folder."""
+
+    suite: Suite
+    samples: list[Sample]
+    records: list[dict[str, Any]]
+    runs: dict[str, MethodRun] = field(default_factory=dict)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def describe_device(device: torch.device) -> str:
+    """'cuda:0 (NVIDIA H100 80GB HBM3)' or 'cpu (x86_64, 2 threads)'."""
+    if device.type == "cuda":
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"
+    return f"{device.type} ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSION_PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _json_safe(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def method_cache_name(config: dict[str, Any]) -> str:
+    """`<name>-<hash of the config>`: the cache folder of one enhancer configuration."""
+    return f"{config.get('name', 'method')}-{stable_hash(config)}"
+
+
+def read_partial(path: Path) -> dict[str, dict[str, Any]]:
+    """Per-sample scores saved so far (a torn last line from a killed run is ignored)."""
+    out: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "id" in rec:
+            out[rec["id"]] = rec
+    return out
+
+
+def _append_line(path: Path, rec: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(rec, separators=(",", ":"), allow_nan=True) + "\n")
+        f.flush()
+
+
+def _load_timings(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        log.warning("ignoring unreadable timing sidecar %s", path)
+        return {}
+    return data.get("times", {}) if isinstance(data, dict) else {}
+
+
+def enhance_samples(
+    enhancer: torch.nn.Module,
+    samples: Sequence[Sample],
+    cache_dir: Path,
+    device: torch.device,
+    warmup: int = 1,
+    progress: ProgressFactory | None = None,
+    desc: str = "enhance",
+) -> int:
+    """Enhance every sample whose `<cache_dir>/<id>.png` is missing; returns how many were computed.
+
+    Each computed image's time goes into `<cache_dir>/timings.json` right after it is saved (see module doc).
+    """
+    from ..imageio import load_image, save_image
+
+    todo = [s for s in samples if not (cache_dir / f"{s.id}.png").is_file()]
+    bar = open_bar(progress, desc, len(todo))
+    if not todo:
+        bar.close()
+        return 0
+    timing_file = cache_dir / "timings.json"
+    times = _load_timings(timing_file)
+    dev_name = describe_device(device)
+    with torch.inference_mode():
+        for i, sample in enumerate(todo):
+            x = load_image(sample.input)[None].to(device)  # (1, 3, H, W)
+            if i == 0:
+                for _ in range(max(0, int(warmup))):
+                    enhancer(x)
+            _sync(device)
+            t0 = time.perf_counter()
+            y = enhancer(x)  # (1, 3, H, W) in [0, 1]
+            _sync(device)
+            seconds = time.perf_counter() - t0
+            if y.shape != x.shape:
+                raise RuntimeError(f"enhancer returned shape {tuple(y.shape)} for input {tuple(x.shape)}")
+            save_image(y[0], cache_dir / f"{sample.id}.png")
+            times[sample.id] = {"s": seconds, "device": dev_name, "date": _dt.datetime.now().isoformat(timespec="seconds")}
+            write_atomic(timing_file, json.dumps({"note": "seconds per enhancement call (see gefu.bench.runner)",
+                                                  "times": times}, indent=1))
+            bar.update()
+    bar.close()
+    return len(todo)
+
+
+def timing_summary(cache_dir: Path, samples: Sequence[Sample], computed_now: int, warmup: int) -> dict[str, Any]:
+    """Median seconds per image over the samples, from the sidecar, and where the numbers come from."""
+    times = _load_timings(cache_dir / "timings.json")
+    found = [times[s.id] for s in samples if s.id in times]
+    summary: dict[str, Any] = {
+        "median_s": statistics.median(t["s"] for t in found) if found else None,
+        "n_timed": len(found),
+        "warmup_calls": warmup,
+        "devices": sorted({t.get("device", "?") for t in found}),
+        "computed_this_run": computed_now,
+    }
+    if not found:
+        summary["source"] = "no timings recorded (outputs were cached without a timing sidecar)"
+    elif computed_now == len(samples):
+        summary["source"] = "measured in this run"
+    elif computed_now == 0:
+        dates = sorted({t.get("date", "?") for t in found})
+        summary["source"] = f"all outputs cached; timings from the run(s) that computed them ({dates[0]} … {dates[-1]})"
+    else:
+        summary["source"] = f"{computed_now} measured in this run, the rest from the run(s) that computed them"
+    return summary
+
+
+def run_suite(
+    suite: Suite,
+    methods: Sequence[str],
+    out: str | Path,
+    device: str | torch.device = "cpu",
+    limit: int | None = None,
+    method_options: dict[str, dict[str, Any]] | None = None,
+    warmup: int = 1,
+    progress: ProgressFactory | None = None,
+) -> BenchResult:
+    """Benchmark `methods` (registered enhancer names) on `suite`, caching and resuming under `out`.
+
+    method_options: per method name, keyword options for `create_enhancer`. progress: a factory
+    `progress(description, total)` returning a bar with `update(n)` and `close()` (tqdm fits); one bar per
+    stage. Returns a `BenchResult`; write the files with `gefu.bench.report.write_report(result, out)`.
+    """
+    from .. import create_enhancer
+
+    out = Path(out)
+    device = torch.device(device)
+    method_options = dict(method_options or {})
+    unknown = sorted(set(method_options) - set(methods))
+    if unknown:
+        raise ValueError(f"options given for {unknown}, which are not among the methods {list(methods)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"a method is listed twice: {list(methods)}")
+    if not methods:
+        raise ValueError("no methods given")
+
+    samples = suite.prepare(out / "cache", device=device, limit=limit, progress=progress)
+    if not samples:
+        raise ValueError(f"suite {suite.name!r} has no samples")
+    ids = [s.id for s in samples]
+    for sid in ids:
+        suite_check_id(sid)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"suite {suite.name!r} yields duplicate sample ids")
+    suite_dir = f"{suite.name}-{suite.input_key()}"
+    partial_dir = out / "partial" / f"{suite.name}-{suite.input_key()}-{suite.score_key()}"
+    conventions = suite.conventions()
+    records: list[dict[str, Any]] = []
+    runs: dict[str, MethodRun] = {}
+
+    for method in methods:
+        enhancer = create_enhancer(method, **method_options.get(method, {})).to(device).eval()
+        config = _json_safe(enhancer.config())
+        cache_name = method_cache_name(config)
+        cache_dir = out / "cache" / cache_name / suite_dir
+        computed = enhance_samples(enhancer, samples, cache_dir, device, warmup, progress,
+                                   desc=f"{suite.name}: enhance {method}")
+        del enhancer
+        gc.collect()
+        run = runs[method] = MethodRun(method, cache_dir, computed)
+
+        partial_file = partial_dir / f"{cache_name}.jsonl"
+        scores = read_partial(partial_file)
+        todo = [s for s in samples if s.id not in scores]
+        bar = open_bar(progress, f"{suite.name}: score {method}", len(todo))
+        from ..imageio import load_image
+
+        for sample in todo:
+            rec = {"id": sample.id, **suite.score(sample, load_image(cache_dir / f"{sample.id}.png"))}
+            _append_line(partial_file, rec)
+            scores[sample.id] = rec
+            bar.update()
+        bar.close()
+        run.scores = scores
+
+        agg = suite.aggregate(samples, scores)
+        timing = timing_summary(cache_dir, samples, computed, warmup)
+        metrics = dict(agg.metrics)
+        if timing["median_s"] is not None:
+            metrics["time_s"] = timing["median_s"]
+        records.append({
+            "suite": suite.name,
+            "suite_title": suite.title,
+            "method": method,
+            "enhancer": config,
+            "n_images": len(samples),
+            "metrics": metrics,
+            "breakdown": agg.breakdown,
+            "time": timing,
+            "conventions": {**conventions, "time_s": "median seconds per image of the enhancement call alone "
+                            f"({warmup} warm-up call(s), device synchronised when CUDA)"},
+            "notes": agg.notes + ([suite.note()] if suite.note() else []),
+            "published": suite.published.get(method),
+            "paper_source": suite.paper_source,
+            "suite_config": _json_safe(suite.config()),
+            "device": describe_device(device),
+            "versions": versions(),
+            "cache": str(cache_dir.relative_to(out)),
+            "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        })
+        log.info("%s × %s: %s", method, suite.name, metrics)
+    return BenchResult(suite, samples, records, runs)
+
+
+def suite_check_id(sample_id: str) -> None:
+    """Refuse ids that would escape the cache folder."""
+    parts = Path(sample_id).parts
+    if not sample_id or Path(sample_id).is_absolute() or ".." in parts:
+        raise ValueError(f"sample id {sample_id!r} is not a safe relative file name")
