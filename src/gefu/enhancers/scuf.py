@@ -1,0 +1,159 @@
+"""The `scuf` enhancer: SCUF's lighten pass (DESIGN §2.7) behind the common Enhancer interface.
+
+    create_enhancer("scuf", checkpoint="scuf-ckpt/")            # a save_pretrained folder
+    create_enhancer("scuf", checkpoint="model_25001.pkl")       # the authors' released checkpoint
+    create_enhancer("scuf", base="tiny-random", seed=0)         # offline smoke runs (random weights)
+
+Any image size: the batch is reflect-padded to a multiple of 8 and cropped back (no resizing, unlike the
+official code, so every pixel is kept). With `tile=N` the image is processed in overlapping N×N tiles blended
+without seams, so memory depends on the tile, not on the image; the image prompt (CLIP embedding of 1 − V) is
+then computed once per image from the map downscaled to at most the tile size and shared by all tiles, so every
+tile is steered by the same global illumination context.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..imageio import crop_to, pad_to_multiple, tile_apply
+from .base import ENHANCERS, Enhancer
+
+__all__ = ["SCUFEnhancer", "parse_dtype"]
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {
+    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
+    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+}
+_DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+
+def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
+    """None → float32; "fp16"/"bf16"/"fp32" (or torch dtypes) → the torch dtype; anything else: ValueError."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPE_NAMES:
+        return dtype
+    if isinstance(dtype, str) and dtype.lower().removeprefix("torch.") in _DTYPES:
+        return _DTYPES[dtype.lower().removeprefix("torch.")]
+    raise ValueError(f"unsupported dtype {dtype!r}; use fp32, fp16 or bf16")
+
+
+@ENHANCERS.register("scuf")
+class SCUFEnhancer(Enhancer):
+    """SCUF (ICCV 2025): one-step SD-Turbo enhancer with an illumination-aware image prompt.
+
+    Args:
+        checkpoint: a `save_pretrained` folder, or the official `.pkl` (imported into the "official" variant).
+            None builds the base model with an UNTRAINED adapter, LoRA and skip convs: it runs (useful for smoke
+            tests and timing) but it does not enhance — the output is roughly SD-Turbo's one-step reconstruction.
+        base: SD-Turbo id or local folder, or "tiny-random". None: the checkpoint's base (its config.json), else
+            "stabilityai/sd-turbo". Loaded offline from the HF cache unless `allow_download`.
+        device: where to run (default CPU; the enhancer also follows `.to(device)`).
+        dtype: "fp32" (default; use it on CPU), "fp16" or "bf16" (GPU). Never chosen behind your back.
+        tile: process in overlapping `tile`×`tile` tiles (None: whole image). overlap: tile overlap in pixels.
+        seed: seeds the tiny-random components and (with `sample`) the latent sampling; same seed → same output.
+        sample: draw the VAE latent (the official inference does) instead of taking its mode (default).
+        clip: CLIP ViT-B/32 id or folder for the image prompt (default: the checkpoint's, else openai's).
+        allow_download: let Hugging Face download missing weights.
+    """
+
+    name = "scuf"
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | None = None,
+        base: str | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | str | None = None,
+        tile: int | None = None,
+        overlap: int = 64,
+        seed: int = 0,
+        sample: bool = False,
+        clip: str | None = None,
+        allow_download: bool = False,
+    ) -> None:
+        from ..scuf.checkpoint import from_pretrained, import_official
+        from ..scuf.config import SCUFConfig
+        from ..scuf.generator import SCUFGenerator
+
+        torch_dtype = parse_dtype(dtype)
+        if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 32):
+            raise ValueError(f"tile must be an integer ≥ 32 (pixels) or None; got {tile!r}")
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+            raise ValueError(f"overlap must be a non-negative integer; got {overlap!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer; got {seed!r}")
+        super().__init__(
+            checkpoint=None if checkpoint is None else str(checkpoint), base=base, dtype=_DTYPE_NAMES[torch_dtype],
+            tile=tile, overlap=overlap, seed=seed, sample=bool(sample),
+        )
+        self.tile, self.overlap, self.seed, self.sample = tile, overlap, seed, bool(sample)
+
+        kw: dict[str, Any] = dict(allow_download=allow_download, inference_only=True)
+        if checkpoint is None:
+            config = SCUFConfig(base=base or "stabilityai/sd-turbo", seed=seed, **({"clip": clip} if clip else {}))
+            log.warning("scuf: no checkpoint given; the adapter, LoRA and skip convs are untrained")
+            self.generator = SCUFGenerator(config, **kw)
+        else:
+            path = Path(checkpoint).expanduser()
+            if path.is_dir():
+                self.generator = from_pretrained(path, base=base, clip=clip, **kw)
+            elif path.is_file():
+                self.generator, report = import_official(path, base=base, clip=clip, **kw)
+                log.info("scuf: imported %s: %s", path, report.summary())
+            else:
+                raise FileNotFoundError(
+                    f"SCUF checkpoint {path} not found: give a save_pretrained folder or the official .pkl file"
+                )
+        self.generator.to(device=device, dtype=torch_dtype)
+        self.generator.requires_grad_(False)
+        self.generator.eval()
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _prompt_embeds(self, x: torch.Tensor) -> torch.Tensor | None:
+        """CLIP embedding (N, P) of the inference prompt 1 − V(x); with tiling, from the map downscaled to at most
+        the tile size. Maps smaller than one CLIP patch are upscaled to one patch."""
+        gen = self.generator
+        if not gen.config.uses_image_prompt:
+            return None
+        from ..scuf.prompt import illumination_map
+
+        v = illumination_map(x, reverse=True)  # (N, 1, H, W)
+        h, w = v.shape[-2:]
+        scale = 1.0
+        if self.tile is not None and max(h, w) > self.tile:
+            scale = self.tile / max(h, w)
+        patch = gen.prompt_encoder.clip.config.patch_size
+        scale = max(scale, patch / min(h, w))
+        if scale != 1.0:
+            size = (max(patch, round(h * scale)), max(patch, round(w * scale)))
+            v = F.interpolate(v, size=size, mode="area" if scale < 1 else "bilinear", align_corners=None)
+        return gen.encode_image_prompt(v)
+
+    def enhance(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, 3, H, W) in [0, 1], any H, W → (N, 3, H, W) in [0, 1] (model dtype, model device)."""
+        gen = self.generator
+        with torch.no_grad():
+            x = x.to(device=gen.device, dtype=gen.dtype)
+            multiple = max(8, gen.size_multiple)
+            embeds = self._prompt_embeds(x)
+            padded, size = pad_to_multiple(x, multiple)  # reflect padding, bottom/right
+
+            def run(t: torch.Tensor) -> torch.Tensor:
+                rng = torch.Generator(device=t.device).manual_seed(self.seed) if self.sample else None
+                return gen(t, "lighten", sample=self.sample, generator=rng, image_embeds=embeds)
+
+            if self.tile is None:
+                y = run(padded)
+            else:
+                y = tile_apply(run, padded, self.tile, self.overlap, multiple=multiple)
+            return crop_to(y, size)

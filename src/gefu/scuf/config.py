@@ -1,0 +1,218 @@
+"""`SCUFConfig`: everything that defines a SCUF generator, saved as `config.json` next to its weights.
+
+A checkpoint is self-describing: the config names the base model, the LoRA ranks and target modules, the
+adapter and its variant, the image-prompt mode, the reflectance-decoder placement and the fixed prompts, so
+`from_pretrained` can rebuild the exact architecture before loading the trained weights.
+
+Defaults follow the paper (DESIGN §2.1–2.6); where the official code differs the switch is documented on the
+field. Importing the authors' released checkpoint sets `adapter_variant="official"`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SCUFConfig",
+    "VAE_LORA_TARGETS",
+    "LIGHTEN_PROMPT",
+    "DARKEN_PROMPT",
+    "ADAPTERS",
+    "ADAPTER_VARIANTS",
+    "PROMPT_ENCODER_MODES",
+    "REFLECTANCE_PLACEMENTS",
+    "CONFIG_NAME",
+]
+
+CONFIG_NAME = "config.json"
+
+#: peft target modules of the VAE LoRA (CycleGAN-Turbo / official SCUF). peft matches a module whose name equals
+#: an entry or ends with "." + entry, so "conv" hits the down/upsampler convs and "conv_in" both encoder and decoder.
+VAE_LORA_TARGETS: tuple[str, ...] = (
+    "conv1",
+    "conv2",
+    "conv_in",
+    "conv_shortcut",
+    "conv",
+    "conv_out",
+    "skip_conv_1",
+    "skip_conv_2",
+    "skip_conv_3",
+    "skip_conv_4",
+    "to_k",
+    "to_q",
+    "to_v",
+    "to_out.0",
+)
+
+#: Fixed text prompt of the lighten pass (target: normal light), from the official training code.
+LIGHTEN_PROMPT = (
+    "natural light, bright lighting, soft illumination, high light, evenly lit, clear visibility, daylight, "
+    "bright atmosphere, well-lit photo."
+)
+#: Fixed text prompt of the darken pass (target: low light), from the official training code.
+DARKEN_PROMPT = (
+    "low light, dim lighting, low illumination, underexposed, ambient shadows, subdued light, silhouetted, "
+    "dark atmosphere photo."
+)
+
+ADAPTERS = ("ca", "ip", "concat", "none")
+ADAPTER_VARIANTS = ("paper", "official")
+PROMPT_ENCODER_MODES = ("official", "standard")
+REFLECTANCE_PLACEMENTS = ("decoder", "encoder", "none")
+
+
+@dataclass
+class SCUFConfig:
+    """Architecture and fixed inputs of a SCUF generator (not the training hyper-parameters)."""
+
+    # --- base model -------------------------------------------------------------------------------------------
+    base: str = "stabilityai/sd-turbo"  # HF id or local folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/),
+    #                                     or "tiny-random" (small seeded random components; tests and demos)
+    clip: str = "openai/clip-vit-base-patch32"  # CLIP ViT-B/32 (HF id or folder) for the image prompt
+    seed: int = 0  # seeds the tiny-random components and the initialisation of the trainable weights
+
+    # --- VAE (two directions, each with skip convs and its own LoRA) -----------------------------------------------
+    vae_lora_rank: int = 4
+    vae_lora_alpha: float = 8.0  # peft's default: the official code leaves it unset, so LoRA scaling = 8/4 = 2
+    vae_lora_targets: list[str] = field(default_factory=lambda: list(VAE_LORA_TARGETS))
+    skip_gamma: float = 1.0  # skip activations are multiplied by gamma before the 1×1 skip conv
+    # The official code lists the skip convs as trainable, but peft freezes their base weights when it wraps
+    # them as LoRA targets, so only their LoRA factors train there. True (default) trains the base 1×1 weights
+    # as the papers describe; False reproduces the official behaviour.
+    train_skip_conv_base: bool = True
+
+    # --- UNet (shared by both directions, frozen) -----------------------------------------------------------
+    unet_lora: bool = False  # official SCUF trains no UNet LoRA; True = CycleGAN-Turbo's encoder/decoder/other LoRA
+    unet_lora_rank: int = 128  # CycleGAN-Turbo: rank 128, alpha = rank
+
+    # --- illumination-aware image prompt + adapter ------------------------------------------------------------
+    adapter: str = "ca"  # "ca" cycle-attention (SCUF) | "ip" IP-Adapter | "concat" tokens appended | "none"
+    # "paper" (default) = Eq. 2-3 as written; "official" = bit-for-bit the released processor (needed to use
+    # the authors' checkpoint; importing it sets this)
+    adapter_variant: str = "paper"
+    adapter_scale: float = 1.0  # weight of the image branch (unused by the official CA variant)
+    num_image_tokens: int = 4
+    # "official": native resolution, no positional embedding, no CLIP mean/std; "standard": 224², CLIP norm
+    prompt_encoder_mode: str = "official"
+
+    # --- reflectance decoder (third VAE decoder, own LoRA, sigmoid output) ------------------------------------
+    reflectance: str = "decoder"  # "decoder": decode the x0 latent (Table 5 row 5) | "encoder": the encoder latent
+    #                               (row 4) | "none": no reflectance decoder
+
+    # --- fixed prompts and the one step ---------------------------------------------------------------------
+    lighten_prompt: str = LIGHTEN_PROMPT
+    darken_prompt: str = DARKEN_PROMPT
+    timestep: int = 999  # the single denoising step (= num_train_timesteps - 1 for SD-Turbo)
+
+    def __post_init__(self) -> None:
+        self.vae_lora_targets = list(self.vae_lora_targets)
+        self.validate()
+
+    # ------------------------------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ValueError naming the first invalid field and its allowed values."""
+
+        def choice(name: str, allowed: tuple[str, ...]) -> None:
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"SCUFConfig.{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+        for name in ("base", "clip", "lighten_prompt", "darken_prompt"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"SCUFConfig.{name} must be a non-empty string; got {value!r}")
+        for name in ("vae_lora_rank", "unet_lora_rank", "num_image_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"SCUFConfig.{name} must be a positive integer; got {value!r}")
+        for name in ("vae_lora_alpha", "skip_gamma", "adapter_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"SCUFConfig.{name} must be a finite number; got {value!r}")
+        if self.vae_lora_alpha <= 0:
+            raise ValueError(f"SCUFConfig.vae_lora_alpha must be positive; got {self.vae_lora_alpha!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"SCUFConfig.seed must be an integer; got {self.seed!r}")
+        if isinstance(self.timestep, bool) or not isinstance(self.timestep, int) or not 0 < self.timestep < 100_000:
+            raise ValueError(f"SCUFConfig.timestep must be a positive integer (999 for SD-Turbo); got {self.timestep!r}")
+        if not self.vae_lora_targets or not all(isinstance(t, str) and t for t in self.vae_lora_targets):
+            raise ValueError(
+                f"SCUFConfig.vae_lora_targets must be a non-empty list of module names; got {self.vae_lora_targets!r}"
+            )
+        for name in ("unet_lora", "train_skip_conv_base"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SCUFConfig.{name} must be true or false; got {getattr(self, name)!r}")
+        choice("adapter", ADAPTERS)
+        choice("adapter_variant", ADAPTER_VARIANTS)
+        choice("prompt_encoder_mode", PROMPT_ENCODER_MODES)
+        choice("reflectance", REFLECTANCE_PLACEMENTS)
+
+    # ------------------------------------------------------------------------------------------------------------
+    @property
+    def uses_image_prompt(self) -> bool:
+        """Whether the generator has the CLIP image prompt and projection (every adapter except "none")."""
+        return self.adapter != "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SCUFConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"a SCUF config must be a JSON object; got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown SCUF config field(s) {', '.join(map(repr, unknown))}; known fields: {', '.join(sorted(known))}"
+                " (was the checkpoint written by a newer gefu?)"
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "SCUFConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"invalid SCUF config JSON: {err}") from None
+        return cls.from_dict(data)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write `<directory>/config.json` atomically; returns its path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / CONFIG_NAME
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.to_json() + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "SCUFConfig":
+        """Read `<directory>/config.json` (or the file itself when given a path to a .json file)."""
+        path = Path(directory)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no SCUF config.json here (expected a folder written by save_pretrained)")
+        return cls.from_json(path.read_text(encoding="utf-8"))
+
+    def replace(self, **changes: Any) -> "SCUFConfig":
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
