@@ -226,6 +226,11 @@ def run_suite(
         raise ValueError(f"a method is listed twice: {list(methods)}")
     if not methods:
         raise ValueError("no methods given")
+    from ..enhancers import ENHANCERS, _load_all
+
+    _load_all()
+    for method in methods:  # fail on a typo before any work is done
+        ENHANCERS.get(method)
 
     samples = suite.prepare(out / "cache", device=device, limit=limit, progress=progress)
     if not samples:

@@ -1,0 +1,68 @@
+"""`gefu bench` end to end (tiny GEFU-mini run), option parsing and user errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gefu.cli import main
+from gefu.cli.bench import split_options
+
+
+def test_tiny_mini_run_end_to_end(tmp_path, capsys):
+    out = tmp_path / "mini"
+    argv = ["bench", "--suite", "mini", "--methods", "none,gamma", "--limit", "2", "--out", str(out),
+            "--device", "cpu", "--option", "suite.max_side=160", "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| none |" in printed and "| gamma |" in printed
+    for name in ("results.json", "results.csv", "results.md", "results.tex", "report.html"):
+        assert (out / name).is_file()
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert [r["method"] for r in records] == ["none", "gamma"]
+    assert all(r["n_images"] == 2 and r["suite_config"]["max_side"] == 160 for r in records)
+    assert all(r["time"]["computed_this_run"] == 2 for r in records)
+    assert records[0]["enhancer"]["name"] == "none"
+
+    # Rerun: everything comes from the cache, same numbers.
+    assert main(argv) == 0
+    again = json.loads((out / "results.json").read_text())["records"]
+    assert all(r["time"]["computed_this_run"] == 0 for r in again)
+    assert [r["metrics"] for r in again] == [r["metrics"] for r in records]
+
+
+def test_split_options():
+    per_method, suite = split_options(
+        ["lime.alpha=0.2", "lime.solver=cg", "suite.max_side=384", "zero-dce.iterations=4"], ["lime", "zero-dce"]
+    )
+    assert per_method == {"lime": {"alpha": 0.2, "solver": "cg"}, "zero-dce": {"iterations": 4}}
+    assert suite == {"max_side": 384}
+    with pytest.raises(ValueError, match="not one of --methods"):
+        split_options(["clahe.clip=2"], ["lime"])
+    with pytest.raises(ValueError, match="METHOD.KEY=VALUE"):
+        split_options(["alpha=0.2"], ["lime"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--suite", "lol", "--methods", "none"], "--data"),
+        (["--suite", "mini", "--methods", "none", "--option", "lime.alpha=1"], "not one of --methods"),
+        (["--suite", "mini", "--methods", "nonee"], "did you mean"),
+        (["--suite", "mini", "--methods", "none", "--task-weights", "x.pt"], "suite.classifier"),
+        (["--suite", "mini", "--methods", "none", "--limit", "0"], "--limit"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    assert main(["bench", *argv, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message.lower() in err.lower() and "Traceback" not in err
+
+
+def test_help_has_an_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = capsys.readouterr().out
+    assert "gefu bench --suite mini --methods none,gamma,lime,zero-dce" in text
+    assert "model agreement" in text
