@@ -195,14 +195,18 @@ def load_checkpoint(path: str | os.PathLike | None, what: str, how: str) -> dict
 
 
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], what: str, path: Any) -> None:
-    result = model.load_state_dict(state, strict=False)
+    """Load `state` strictly, or raise one ValueError listing missing, unexpected and mis-shaped keys."""
     own = model.state_dict()
-    bad_shape = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    if result.missing_keys or result.unexpected_keys or bad_shape:
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    bad_shape = [f"{k} {tuple(v.shape)}≠{tuple(own[k].shape)}" for k, v in state.items()
+                 if k in own and own[k].shape != v.shape]
+    if missing or unexpected or bad_shape:
         raise ValueError(
-            f"{what}: {path} does not fit the architecture — missing {result.missing_keys[:4]}, "
-            f"unexpected {result.unexpected_keys[:4]}, wrong shape {bad_shape[:4]} (check arch / num_classes)"
+            f"{what}: {path} does not fit the architecture — missing {missing[:4]}, unexpected {unexpected[:4]}, "
+            f"wrong shape {bad_shape[:4]} (check arch / num_classes)"
         )
+    model.load_state_dict(state)
 
 
 def load_object(target: str) -> Any:
