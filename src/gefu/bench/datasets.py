@@ -202,9 +202,11 @@ def _pair(
     if missing_a or missing_b:
         parts = []
         if missing_b:
-            parts.append(f"{len(missing_b)} input(s) without a target (e.g. {', '.join(a[k].name for k in missing_b[:3])})")
+            examples = ", ".join(a[k].name for k in missing_b[:3])
+            parts.append(f"{len(missing_b)} input(s) without a target (e.g. {examples})")
         if missing_a:
-            parts.append(f"{len(missing_a)} target(s) without an input (e.g. {', '.join(b[k].name for k in missing_a[:3])})")
+            examples = ", ".join(b[k].name for k in missing_a[:3])
+            parts.append(f"{len(missing_a)} target(s) without an input (e.g. {examples})")
         msg = f"{what}: {'; '.join(parts)}"
         if strict:
             raise ValueError(msg + " — files are paired by name; pass strict=False to skip unpaired files")
@@ -435,7 +437,8 @@ def darkface(
         missing = [n for n in wanted if n not in images]
         if missing:
             raise FileNotFoundError(
-                f"DARK FACE: {len(missing)} image(s) of the test list are not in {img_d} (e.g. {', '.join(missing[:3])})"
+                f"DARK FACE: {len(missing)} image(s) of the test list are not in {img_d} "
+                f"(e.g. {', '.join(missing[:3])})"
             )
         stems = list(dict.fromkeys(wanted))
     else:

@@ -79,7 +79,8 @@ class TaskModel(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """Name and options (JSON-friendly), e.g. as part of a results cache key."""
-        return {"name": self.name, **{k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.options.items()}}
+        options = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.options.items()}
+        return {"name": self.name, **options}
 
     def freeze(self) -> "TaskModel":
         self.eval()
@@ -269,7 +270,7 @@ class _TorchvisionClassifier(Classifier):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self._prepare(_check_images(images, batched=True))
-        return self.net(self._preprocess(x))  # (N, C)
+        return self.net(self._preprocess(x).to(x.dtype))  # (N, C); torchvision transforms return float32
 
 
 def _normalize(x: torch.Tensor) -> torch.Tensor:
@@ -289,7 +290,7 @@ def resnet18_codan(checkpoint: str | os.PathLike | None = None, num_classes: int
 
     how = (
         "train a ResNet-18 on CODaN's daytime split (github.com/Attila94/CODaN) and pass "
-        "checkpoint=PATH (CLI: --classifier-option checkpoint=PATH)"
+        "checkpoint=PATH (CLI: gefu bench --suite codan --task-weights PATH)"
     )
     state = load_checkpoint(checkpoint, "classifier 'resnet18-codan'", how)
     net = resnet18(weights=None, num_classes=num_classes)
@@ -382,7 +383,8 @@ class _UserClassifier(Classifier):
         x = self._prepare(_check_images(images, batched=True))
         logits = self.inner(x)
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != x.shape[0]:
-            raise ValueError(f"{self.options['target']} must return logits (N, C), got {getattr(logits, 'shape', logits)}")
+            got = getattr(logits, "shape", logits)
+            raise ValueError(f"{self.options['target']} must return logits (N, C), got {got}")
         return logits
 
 
@@ -517,7 +519,9 @@ class TorchvisionDetector(Detector):
         from torchvision.models import detection, get_model, list_models
 
         if arch not in list_models(module=detection):
-            raise ValueError(f"unknown torchvision detection model {arch!r}; see list_models(torchvision.models.detection)")
+            raise ValueError(
+                f"unknown torchvision detection model {arch!r}; see list_models(torchvision.models.detection)"
+            )
         what = f"detector 'torchvision' ({arch})"
         state = load_checkpoint(checkpoint, what, "pass checkpoint=PATH to a state dict for this architecture")
         self.net = get_model(arch, weights=None, weights_backbone=None, num_classes=num_classes, **model_options)
@@ -577,7 +581,9 @@ class TorchvisionSegmenter(Segmenter):
         from torchvision.models import get_model, list_models, segmentation
 
         if arch not in list_models(module=segmentation):
-            raise ValueError(f"unknown torchvision segmentation model {arch!r}; see list_models(torchvision.models.segmentation)")
+            raise ValueError(
+                f"unknown torchvision segmentation model {arch!r}; see list_models(torchvision.models.segmentation)"
+            )
         what = f"segmenter 'torchvision' ({arch})"
         state = load_checkpoint(checkpoint, what, "pass checkpoint=PATH to a state dict for this architecture")
         if any(k.startswith("aux_classifier.") for k in state):
@@ -609,7 +615,8 @@ class _UserSegmenter(Segmenter):
             out = out.detach().cpu().numpy()
         arr = np.asarray(out)
         if arr.shape != tuple(image.shape[-2:]):
-            raise ValueError(f"{self.options['target']} must return (H, W) = {tuple(image.shape[-2:])}, got {arr.shape}")
+            want = tuple(image.shape[-2:])
+            raise ValueError(f"{self.options['target']} must return (H, W) = {want}, got {arr.shape}")
         return arr.astype(np.int64)
 
 
