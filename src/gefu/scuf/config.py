@@ -86,7 +86,7 @@ class SCUFConfig:
     skip_gamma: float = 1.0  # skip activations are multiplied by gamma before the 1×1 skip conv
     # The official code lists the skip convs as trainable, but peft freezes their base weights when it wraps
     # them as LoRA targets, so only their LoRA factors train there. True (default) trains the base 1×1 weights
-    # as the papers describe; False reproduces the official behaviour.
+    # (of the lighten, darken and reflectance decoders) as the papers describe; False = the official behaviour.
     train_skip_conv_base: bool = True
 
     # --- UNet (shared by both directions, frozen) -----------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -158,7 +159,9 @@ class SCUFGenerator(nn.Module):
                     r=cfg.unet_lora_rank, lora_alpha=cfg.unet_lora_rank, init_lora_weights="gaussian",
                     target_modules=targets,
                 )
-                unet.add_adapter(lora, adapter_name=f"default_{group}")
+                with warnings.catch_warnings():  # three adapters on disjoint modules are intended
+                    warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+                    unet.add_adapter(lora, adapter_name=f"default_{group}")
             unet.set_adapters([f"default_{g}" for g in groups])
 
         # Fixed text prompts, encoded once.
@@ -211,15 +214,15 @@ class SCUFGenerator(nn.Module):
     def trainable_named_parameters(self) -> dict[str, nn.Parameter]:
         """Name → parameter of everything SCUF trains (the checkpoint keys of `save_pretrained`).
 
-        VAE LoRA and skip convs of both directions (the skip convs' base 1×1 weights only when
-        `config.train_skip_conv_base`), reflectance-decoder LoRA, image projection, adapter weights, and the
-        UNet LoRA when `config.unet_lora`. Everything else has `requires_grad=False`.
+        VAE LoRA of both directions and of the reflectance decoder, the base 1×1 weights of the skip convs of all
+        three decoders when `config.train_skip_conv_base` (their LoRA factors always), image projection, adapter
+        weights, and the UNet LoRA when `config.unet_lora`. Everything else has `requires_grad=False`.
         """
         out: dict[str, nn.Parameter] = {}
         for prefix, module, lora_only in self._trainable_groups():
             for name, p in module.named_parameters():
                 keep = not lora_only or "lora_" in name
-                if prefix in ("vae_l", "vae_d") and self.config.train_skip_conv_base:
+                if prefix in ("vae_l", "vae_d", "reflect") and self.config.train_skip_conv_base:
                     keep = keep or (".skip_conv_" in name and name.endswith("base_layer.weight"))
                 if keep:
                     out[f"{prefix}.{name}"] = p
