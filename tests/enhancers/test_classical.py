@@ -191,6 +191,13 @@ def test_lime_weight_strategies(small_dark: np.ndarray) -> None:
         C.lime_weights(t_hat, 4)
 
 
+def test_lime_rejects_bad_options(small_dark: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="solver"):
+        C.lime_illumination(small_dark, solver="amg")
+    with pytest.raises(ValueError, match="eps"):
+        C.lime_illumination(small_dark, eps=0.0)
+
+
 def test_lime_constant_image_keeps_illumination() -> None:
     img = np.full((9, 11, 3), 0.2, np.float32)
     img[..., 0] = 0.25  # T̂ = 0.25 everywhere: no gradient, so T = T̂ and R = I / 0.25^γ
