@@ -24,6 +24,7 @@ faster than SuperLU here; none is among the dependencies.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cv2
@@ -415,8 +416,11 @@ def dual(
     opts: dict[str, Any] = dict(
         alpha=alpha, gamma=gamma, weight_strategy=weight_strategy, sigma=sigma, eps=eps, solver=solver
     )
-    under = lime(img, **opts)
-    over = 1.0 - lime(1.0 - img, **opts)
+    # the two sparse factorisations release the GIL: run them side by side (~2× faster on 2 cores)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        under_job = pool.submit(lime, img, **opts)
+        over = 1.0 - lime(1.0 - img, **opts)
+        under = under_job.result()
     return exposure_fusion([img, under, over])
 
 
