@@ -28,4 +28,11 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the examples in the epilog as written and shows defaults."""
+    """Keeps the examples in the epilog as written and shows defaults (except empty ones and those the help
+    text already states)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
