@@ -107,6 +107,15 @@ def test_checkpoints_and_dtypes(gen_copy, perturb, make_batch, tmp_path):
         gefu.create_enhancer("scuf", checkpoint=tmp_path / "missing")
 
 
+def test_wraps_a_built_generator(enhancer, tiny_gen, make_batch):
+    wrapped = SCUFEnhancer(generator=tiny_gen)  # e.g. a model in training, evaluated through the interface
+    assert wrapped.generator is tiny_gen and wrapped.config()["base"] == "tiny-random"
+    x = make_batch(batch=1, h=21, w=30)
+    torch.testing.assert_close(wrapped(x), enhancer(x), rtol=0, atol=0)  # same seed → same weights
+    with pytest.raises(ValueError, match="not both"):
+        SCUFEnhancer(generator=tiny_gen, base="tiny-random")
+
+
 def test_option_errors():
     with pytest.raises(ValueError, match="dtype"):
         parse_dtype("fp8")

@@ -16,13 +16,16 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from ..imageio import crop_to, pad_to_multiple, tile_apply
 from .base import ENHANCERS, Enhancer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..scuf.generator import SCUFGenerator
 
 __all__ = ["SCUFEnhancer", "parse_dtype"]
 
@@ -64,6 +67,9 @@ class SCUFEnhancer(Enhancer):
         sample: draw the VAE latent (the official inference does) instead of taking its mode (default).
         clip: CLIP ViT-B/32 id or folder for the image prompt (default: the checkpoint's, else openai's).
         allow_download: let Hugging Face download missing weights.
+        generator: an already built `SCUFGenerator` to wrap (e.g. a model being trained, or one built from
+            custom components); `checkpoint`/`base`/`clip` must then be None. It is used as is (not copied;
+            `device`/`dtype`, when given, move it in place).
     """
 
     name = "scuf"
@@ -80,6 +86,7 @@ class SCUFEnhancer(Enhancer):
         sample: bool = False,
         clip: str | None = None,
         allow_download: bool = False,
+        generator: "SCUFGenerator | None" = None,
     ) -> None:
         from ..scuf.checkpoint import from_pretrained, import_official
         from ..scuf.config import SCUFConfig
@@ -92,6 +99,14 @@ class SCUFEnhancer(Enhancer):
             raise ValueError(f"overlap must be a non-negative integer; got {overlap!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer; got {seed!r}")
+        if generator is not None:
+            if not isinstance(generator, SCUFGenerator):
+                raise ValueError(f"generator must be a SCUFGenerator, got {type(generator).__name__}")
+            if checkpoint is not None or base is not None or clip is not None:
+                raise ValueError("give either a generator or checkpoint/base/clip, not both")
+            base = generator.config.base
+            if dtype is None:  # keep the wrapped generator's precision
+                torch_dtype = generator.dtype
         super().__init__(
             checkpoint=None if checkpoint is None else str(checkpoint), base=base, dtype=_DTYPE_NAMES[torch_dtype],
             tile=tile, overlap=overlap, seed=seed, sample=bool(sample),
@@ -99,10 +114,12 @@ class SCUFEnhancer(Enhancer):
         self.tile, self.overlap, self.seed, self.sample = tile, overlap, seed, bool(sample)
 
         kw: dict[str, Any] = dict(allow_download=allow_download, inference_only=True)
-        if checkpoint is None:
+        if generator is not None:
+            self.generator = generator
+        elif checkpoint is None:
             config = SCUFConfig(base=base or "stabilityai/sd-turbo", seed=seed, **({"clip": clip} if clip else {}))
-            log.warning("scuf: no checkpoint given; the adapter, LoRA and skip convs are untrained")
             self.generator = SCUFGenerator(config, **kw)
+            log.warning("scuf: no checkpoint given; the adapter, LoRA and skip convs are untrained")
         else:
             path = Path(checkpoint).expanduser()
             if path.is_dir():
@@ -115,8 +132,9 @@ class SCUFEnhancer(Enhancer):
                     f"SCUF checkpoint {path} not found: give a save_pretrained folder or the official .pkl file"
                 )
         self.generator.to(device=device, dtype=torch_dtype)
-        self.generator.requires_grad_(False)
-        self.generator.eval()
+        if generator is None:  # a wrapped generator may be in training: leave its flags alone
+            self.generator.requires_grad_(False)
+            self.generator.eval()
 
     # ------------------------------------------------------------------------------------------------------------
     def _prompt_embeds(self, x: torch.Tensor) -> torch.Tensor | None:
