@@ -20,7 +20,6 @@ so the generator learns from the discriminator. Both discriminators may share on
 
 from __future__ import annotations
 
-import os
 from typing import Literal, Sequence
 
 import torch
@@ -38,7 +37,7 @@ __all__ = [
     "CLIPFeatureExtractor",
     "MultiLevelHeads",
     "VisionAidedDiscriminator",
-    "load_clip_vision",
+    "default_levels",
 ]
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -299,22 +298,3 @@ class VisionAidedDiscriminator(nn.Module):
 
     def loss(self, images: torch.Tensor, target: Target, generator: torch.Generator | None = None) -> torch.Tensor:
         return gan_loss(self(images, generator=generator), target, self.loss_type)
-
-
-def load_clip_vision(
-    name_or_path: str | os.PathLike = "openai/clip-vit-base-patch32", local_files_only: bool = True
-) -> nn.Module:
-    """Load a CLIP image tower with projection (ViT-B/32 by default) from a folder or the HF cache.
-
-    Offline by default; a missing model raises one FileNotFoundError saying how to get it.
-    """
-    from transformers import CLIPVisionModelWithProjection
-
-    try:
-        model = CLIPVisionModelWithProjection.from_pretrained(str(name_or_path), local_files_only=local_files_only)
-    except OSError as err:
-        raise FileNotFoundError(
-            f"CLIP vision model {str(name_or_path)!r} not found locally ({err.__class__.__name__}). Download it "
-            f"once with `huggingface-cli download {name_or_path}` (or pass a local folder), or allow downloads."
-        ) from None
-    return model.requires_grad_(False).eval()
