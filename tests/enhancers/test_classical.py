@@ -3,6 +3,7 @@ independent sparse solve, DUAL's fusion, colour preservation of HE / CLAHE."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -12,7 +13,9 @@ import torch
 from skimage.color import rgb2hsv
 
 from gefu import create_enhancer
+from gefu.bench.degrade import darken
 from gefu.enhancers import classical as C
+from gefu.samples import load_sample
 
 CLASSIC = ["gamma", "he", "clahe", "msrcr", "lime", "dual"]
 
@@ -167,10 +170,12 @@ def test_lime_illumination_matches_independent_solve(small_dark: np.ndarray, str
 
 
 @pytest.mark.parametrize("strategy", [2, 3])
-def test_lime_cg_tolerance_bounds_the_error(dark: np.ndarray, strategy: int) -> None:
-    # ‖A⁻¹‖_∞ = 1, so max |residual| ≤ tol guarantees max |T_cg − T| ≤ tol (here at 96×128)
-    exact = C.lime_illumination(dark, weight_strategy=strategy, solver="direct")
-    approx = C.lime_illumination(dark, weight_strategy=strategy, solver="cg", tol=1e-3)
+def test_lime_cg_tolerance_bounds_the_error(dark_photo: torch.Tensor, strategy: int) -> None:
+    # ‖A⁻¹‖_∞ = 1, so max |residual| ≤ tol guarantees max |T_cg − T| ≤ tol (here at 48×64: at 96×128
+    # Jacobi-CG needs up to 30 s on a loaded 2-core machine)
+    img = _np(torch.nn.functional.interpolate(dark_photo, size=(48, 64), mode="area"))
+    exact = C.lime_illumination(img, weight_strategy=strategy, solver="direct")
+    approx = C.lime_illumination(img, weight_strategy=strategy, solver="cg", tol=1e-3)
     assert np.abs(approx - exact).max() <= 1e-3 + 1e-6
 
 
@@ -222,6 +227,57 @@ def test_lime_denoise_smooths_dark_regions(dark: np.ndarray) -> None:
         return float(np.abs(ndi.laplace(x.mean(axis=2)))[dark_mask].mean())
 
     assert hf(den) < 0.8 * hf(plain)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# LIME's multi-resolution solve (the fast default on large images)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+
+
+@pytest.fixture(scope="module", params=["astronaut", "china"])
+def dark_150x200(request: pytest.FixtureRequest) -> np.ndarray:
+    """A real photo at 150×200, darkened: (150, 200, 3) float32."""
+    img = torch.nn.functional.interpolate(load_sample(request.param)[None], size=(150, 200), mode="area")
+    return _np(darken(img.clamp(0, 1), exposure=0.1, seed=0))
+
+
+def test_lime_multires_output_close_to_exact(dark_150x200: np.ndarray) -> None:
+    exact = C.lime(dark_150x200, solver="direct")
+    fast = C.lime(dark_150x200, solver="multires")
+    assert fast.shape == exact.shape and fast.dtype == np.float32
+    assert _psnr(fast, exact) > 35.0
+    # the α/s scaling matters: keeping α unchanged at half resolution over-smooths visibly
+    t_hat = dark_150x200.max(axis=2).astype(np.float64)
+    t_same_alpha = C._solve_multires(t_hat, 0.3, 3, 2.0, 1e-3, 2.0)  # 2α / 2 = α at half resolution
+    t_exact = C.lime_illumination(dark_150x200, solver="direct")
+    t_fast = C.lime_illumination(dark_150x200, solver="multires")
+    assert np.abs(t_fast - t_exact).mean() < 0.7 * np.abs(t_same_alpha - t_exact).mean()
+
+
+def test_dual_multires_output_close_to_exact(dark_150x200: np.ndarray) -> None:
+    assert _psnr(C.dual(dark_150x200, solver="multires"), C.dual(dark_150x200, solver="direct")) > 35.0
+
+
+def test_lime_multires_without_downscaling_is_exact(small_dark: np.ndarray) -> None:
+    ref = _reference_illumination(small_dark, alpha=0.15, strategy=3, sigma=2.0, eps=1e-3)
+    t = C.lime_illumination(small_dark, solver="multires", downscale=1.0)
+    np.testing.assert_allclose(t, ref, atol=2e-5)
+
+
+def test_lime_auto_solver_by_size(dark: np.ndarray) -> None:
+    # below MULTIRES_MIN_PIXELS "auto" is the exact solve, from it up the multi-resolution one
+    assert dark.shape[0] * dark.shape[1] < C.MULTIRES_MIN_PIXELS
+    np.testing.assert_array_equal(C.lime_illumination(dark), C.lime_illumination(dark, solver="direct"))
+    big = cv2.resize(dark, (256, 256), interpolation=cv2.INTER_LINEAR)  # (256, 256, 3) = MULTIRES_MIN_PIXELS
+    auto = C.lime_illumination(big)
+    np.testing.assert_array_equal(auto, C.lime_illumination(big, solver="multires"))
+    assert not np.array_equal(auto, C.lime_illumination(big, solver="multires", downscale=1.0))
+    with pytest.raises(ValueError, match="downscale"):
+        C.lime_illumination(dark, solver="multires", downscale=0.5)
 
 
 # ----------------------------------------------------------------------------------------------------------

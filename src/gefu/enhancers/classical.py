@@ -14,11 +14,27 @@ definite but, with weight strategies II and III, NOT well conditioned: `W̃ ≈ 
 contrast"). Jacobi-preconditioned CG then needs thousands of iterations (4–11 s); off-the-shelf algebraic
 multigrid (pyamg Ruge–Stüben or smoothed aggregation + CG) needs 40–100 iterations (> 2 s); geometric
 aggregation multigrid, multilevel incomplete factorisations and threshold ILU fared no better. The exact
-sparse LU is the fastest reliable path (~1.1 s, vs ~2 s for a plain `spsolve`), helped by first
-eliminating the "red" pixels of a red-black colouring exactly (they couple only to "black" pixels, so
-their block is diagonal). With strategy I (κ ≤ 1 + 8α/ε) CG takes ~0.2 s and is what `solver="auto"`
-picks. A compiled sparse Cholesky (e.g. CHOLMOD, which MATLAB's backslash uses) would be several times
-faster than SuperLU here; none is among the dependencies.
+sparse LU (`solver="direct"`) is the fastest reliable exact path (~1.0 s, vs ~2 s for a plain `spsolve`),
+helped by first eliminating the "red" pixels of a red-black colouring exactly (they couple only to
+"black" pixels, so their block is diagonal). Of SuperLU's orderings MMD_AT_PLUS_A is best (factor 1.0 s,
+15 M entries in L+U; COLAMD 2.7 s, MMD_ATA 1.8 s); factorising in float32 saves only ~10 % (0.91 s) for a
+2e-5 error in T, so it is not used. CHOLMOD (via cholespy) took 2.4 s. With strategy I (κ ≤ 1 + 8α/ε) CG
+takes ~0.2 s and is what `solver="auto"` picks.
+
+For strategies II/III on images above `MULTIRES_MIN_PIXELS`, `solver="auto"` picks the multi-resolution
+solve (`solver="multires"`): the same system is built and solved exactly on T̂ downscaled by
+`downscale` = s (area averaging), with weights recomputed there, and T is upsampled bilinearly. The
+scaling of the parameters follows from the objective LIME approximates, ‖T − T̂‖² + α Σ_d ‖W_d ∘ ∂_d T‖₁:
+its second term is a (weighted) total variation. With pixel pitch p, the discrete data term is
+(1/p²) ∫ (T − T̂)² and the discrete TV is (1/p) ∫ |∇T| (an edge of physical length ℓ crosses ℓ/p pixel
+pairs, each contributing its jump; the weights W_d ~ 1/|∂_d T̂| of a jump do not change with the pitch),
+so the energy is (1/p²)[∫ (T − T̂)² + α p ∫ W |∇T|]: α is a length in pixels, and keeping α·p fixed when
+the pitch grows by s gives α_s = α / s. The Gaussian window of strategy III is also a length: σ_s = σ / s.
+Measured on 8 darkened sample photos at 600×400 (PSNR of the final LIME output against the exact solve,
+γ = 0.8): α/s gives 36.1–45.3 dB (mean 40.0) at s = 2, against 29.5–37.7 dB for α unchanged, 27.2–41.5 dB
+for α/s², and 29.2–40.0 dB for α/s with σ unchanged; s = 1.5 gives 37.3–44.3 dB, s = 3 gives 32.0–42.5 dB.
+Guided-filter upsampling (T̂ as guide) gained < 1 dB and is not used. s = 2 (the default) takes
+~0.2 s for T at 600×400, vs ~1.0 s exact. Pass `solver="direct"` for the exact solution.
 """
 
 from __future__ import annotations
@@ -50,10 +66,14 @@ __all__ = [
     "exposure_fusion",
     "dual",
     "LIME_SOLVERS",
+    "MULTIRES_MIN_PIXELS",
 ]
 
 #: Solvers for LIME's linear system (see `lime_illumination`).
-LIME_SOLVERS = ("auto", "direct", "cg")
+LIME_SOLVERS = ("auto", "direct", "cg", "multires")
+
+#: `solver="auto"` uses the multi-resolution solve (strategies II/III) from this many pixels up (256×256).
+MULTIRES_MIN_PIXELS = 256 * 256
 
 
 def _as_image(img: np.ndarray) -> np.ndarray:
@@ -307,6 +327,24 @@ def _solve_cg(a: sp.csr_matrix, b: np.ndarray, tol: float, max_iter: int) -> np.
     return x
 
 
+def _solve_multires(
+    t_hat: np.ndarray, alpha: float, weight_strategy: int, sigma: float, eps: float, downscale: float
+) -> np.ndarray:
+    """LIME's system solved exactly on T̂ downscaled by `downscale` = s, T upsampled bilinearly.
+
+    α and σ are lengths in pixels (see the module docstring), so the coarse problem uses α / s and σ / s.
+    t_hat: (H, W) float64 → T (H, W) float64.
+    """
+    h, w = t_hat.shape
+    hc, wc = max(1, round(h / downscale)), max(1, round(w / downscale))
+    small = cv2.resize(t_hat, (wc, hc), interpolation=cv2.INTER_AREA)  # (hc, wc) block means
+    f = float(np.sqrt(h * w / (hc * wc)))  # the actual scale factor after rounding
+    wh, wv = lime_weights(small, weight_strategy, sigma / f, eps)
+    a = lime_system(wh, wv, alpha / f)  # (hc·wc, hc·wc)
+    t_small = _solve_direct(a, small.ravel(), hc, wc).reshape(hc, wc)
+    return cv2.resize(t_small, (w, h), interpolation=cv2.INTER_LINEAR)  # (H, W)
+
+
 def lime_illumination(
     img: np.ndarray,
     alpha: float = 0.15,
@@ -316,27 +354,40 @@ def lime_illumination(
     solver: str = "auto",
     tol: float = 1e-5,
     max_iter: int = 20000,
+    downscale: float = 2.0,
 ) -> np.ndarray:
     """LIME's refined illumination map T (before the gamma step).
 
     T̂ = max_c I_c, then T solves (Id + α Σ_d D_dᵀ diag(W̃_d) D_d) t = t̂ (the paper's fast quadratic
     approximation of its ℓ1 objective; W̃ from `lime_weights`). `solver`: "direct" (exact sparse LU after
     an exact red-black reduction), "cg" (Jacobi-PCG to max-norm error ≤ `tol`; fast for strategy I only,
-    see the module docstring) or "auto" (cg for strategy I, direct otherwise).
+    see the module docstring), "multires" (the system solved exactly at 1/`downscale` resolution with
+    α/downscale and σ/downscale, T upsampled bilinearly: ~5× faster, output ≥ 36 dB PSNR from exact on
+    sample photos) or "auto" (cg for strategy I; multires for larger than `MULTIRES_MIN_PIXELS`, else direct).
     img: (H, W, 3) float [0, 1] → T (H, W) float32 in [min T̂, max T̂].
     """
     if solver not in LIME_SOLVERS:
         raise ValueError(f"solver must be one of {LIME_SOLVERS}, got {solver!r}")
     if alpha < 0 or eps <= 0 or sigma <= 0:
         raise ValueError(f"need alpha >= 0, eps > 0, sigma > 0; got alpha={alpha}, eps={eps}, sigma={sigma}")
+    if weight_strategy not in (1, 2, 3):
+        raise ValueError(f"weight_strategy must be 1, 2 or 3 (LIME strategies I, II, III), got {weight_strategy!r}")
+    if not downscale >= 1:
+        raise ValueError(f"downscale must be >= 1 (the multires solve's reduction factor), got {downscale}")
     t_hat = _as_image(img).max(axis=2).astype(np.float64)  # (H, W)
     h, w = t_hat.shape
-    wh, wv = lime_weights(t_hat, weight_strategy, sigma, eps)
-    a = lime_system(wh, wv, alpha)  # (HW, HW)
     b = t_hat.ravel()
     if solver == "auto":
-        solver = "cg" if weight_strategy == 1 else "direct"
-    t = _solve_direct(a, b, h, w) if solver == "direct" else _solve_cg(a, b, tol, max_iter)
+        if weight_strategy == 1:
+            solver = "cg"
+        else:
+            solver = "multires" if h * w >= MULTIRES_MIN_PIXELS and downscale > 1 else "direct"
+    if solver == "multires":
+        t = _solve_multires(t_hat, alpha, weight_strategy, sigma, eps, downscale).ravel()
+    else:
+        wh, wv = lime_weights(t_hat, weight_strategy, sigma, eps)
+        a = lime_system(wh, wv, alpha)  # (HW, HW)
+        t = _solve_direct(a, b, h, w) if solver == "direct" else _solve_cg(a, b, tol, max_iter)
     # the exact solution lies in [min t̂, max t̂] (maximum principle); clip away round-off
     return np.clip(t, b.min(), b.max()).reshape(h, w).astype(np.float32)
 
@@ -364,15 +415,20 @@ def lime(
     denoise: bool = False,
     denoise_strength: float = 20.0,
     solver: str = "auto",
+    downscale: float = 2.0,
 ) -> np.ndarray:
     """LIME low-light enhancement: R = I / max(T, t_floor)^γ per channel, T from `lime_illumination`.
 
     Defaults follow the paper (α = 0.15, γ = 0.8, strategy III with σ = 2, ε = 1e-3; one public
-    re-implementation uses γ = 0.6). `denoise` (off by default) runs `_denoise_lime`.
+    re-implementation uses γ = 0.6). `denoise` (off by default) runs `_denoise_lime`. `solver` and
+    `downscale` as in `lime_illumination` ("direct" for the exact solution; "auto" is fast and approximate
+    on images from `MULTIRES_MIN_PIXELS` up).
     (H, W, 3) float [0, 1] → (H, W, 3) float32 [0, 1].
     """
     img = _as_image(img)
-    t = lime_illumination(img, alpha, weight_strategy, sigma, eps, solver)  # (H, W)
+    t = lime_illumination(
+        img, alpha=alpha, weight_strategy=weight_strategy, sigma=sigma, eps=eps, solver=solver, downscale=downscale
+    )  # (H, W)
     t_g = np.power(np.maximum(t, t_floor), gamma)
     out = np.clip(img / t_g[..., None], 0.0, 1.0)
     if denoise:
@@ -405,16 +461,19 @@ def dual(
     sigma: float = 3.0,
     eps: float = 1e-3,
     solver: str = "auto",
+    downscale: float = 2.0,
 ) -> np.ndarray:
     """DUAL illumination estimation: fuse I, its under-exposure correction and its over-exposure correction.
 
     under = LIME(I); over = 1 − LIME(1 − I); result = Mertens fusion of (I, under, over) with contrast,
     saturation and well-exposedness weights 1. Defaults are the paper's (γ = 0.6, λ = α = 0.15, σ = 3).
+    `solver` and `downscale` as in `lime_illumination` (pass solver="direct" for exact LIME solves).
     (H, W, 3) float [0, 1] → (H, W, 3) float32 [0, 1].
     """
     img = _as_image(img)
     opts: dict[str, Any] = dict(
-        alpha=alpha, gamma=gamma, weight_strategy=weight_strategy, sigma=sigma, eps=eps, solver=solver
+        alpha=alpha, gamma=gamma, weight_strategy=weight_strategy, sigma=sigma, eps=eps, solver=solver,
+        downscale=downscale,
     )
     # the two sparse factorisations release the GIL: run them side by side (~2× faster on 2 cores)
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -511,10 +570,12 @@ class LIME(NumpyEnhancer):
         denoise: bool = False,
         denoise_strength: float = 20.0,
         solver: str = "auto",
+        downscale: float = 2.0,
     ) -> None:
         super().__init__(
             alpha=alpha, gamma=gamma, weight_strategy=weight_strategy, sigma=sigma, eps=eps,
             t_floor=t_floor, denoise=denoise, denoise_strength=denoise_strength, solver=solver,
+            downscale=downscale,
         )  # fmt: skip
 
 
@@ -533,5 +594,9 @@ class DUAL(NumpyEnhancer):
         sigma: float = 3.0,
         eps: float = 1e-3,
         solver: str = "auto",
+        downscale: float = 2.0,
     ) -> None:
-        super().__init__(alpha=alpha, gamma=gamma, weight_strategy=weight_strategy, sigma=sigma, eps=eps, solver=solver)
+        super().__init__(
+            alpha=alpha, gamma=gamma, weight_strategy=weight_strategy, sigma=sigma, eps=eps, solver=solver,
+            downscale=downscale,
+        )  # fmt: skip
