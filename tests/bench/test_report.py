@@ -100,6 +100,8 @@ def test_markdown_table_has_one_row_per_method(mini_report):
     best = max(psnr, key=psnr.get)
     assert f"**{psnr[best]:.2f}**" in next(ln for ln in body if ln.split("|")[1].strip() == best)
     assert "model agreement" in md.lower() or "smoke benchmark" in md
+    by_group = md.split("### By group", 1)[1].split("###", 1)[0]
+    assert by_group.count("| test-report-") == 2 * 3 and "**" not in by_group  # groups are not competitors
 
 
 def test_latex_is_a_booktabs_table(mini_report):

@@ -148,6 +148,14 @@ def test_mini_with_real_frozen_models(tmp_path):
     assert math.isinf(records[samples[0].id]["psnr"])
     assert "astronaut" in suite.conventions()["face_ap"]
 
+    # A rerun with the labels cached loads no model until it has something to score, then the same ones.
+    again = create_suite("mini", max_side=256, photos="astronaut", lpips=False)
+    samples2 = again.prepare(tmp_path)
+    assert again.classifier is None and again.detector is None
+    assert again.class_error is None and again.score_key() == suite.score_key()
+    assert [s.target for s in samples2] == [s.target for s in samples]
+    assert again.score(samples2[0], original)["pred"] == label["class"]
+
 
 @pytest.mark.parametrize("name", ["lol", "lsrw", "codan", "darkface", "bdd-night"])
 def test_paper_suites_need_data(name):

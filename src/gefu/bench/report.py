@@ -98,17 +98,19 @@ class Table:
     title: str
     columns: list[Column]
     rows: list[Row]
+    highlight: bool = True  # bold the best of our values per column
 
-    def best(self) -> list[int | None]:
-        """Per column, the row index of our best value (None for paper columns or no values)."""
-        out: list[int | None] = []
+    def best(self) -> list[set[int]]:
+        """Per column, the row indices holding our best value (ties all count; empty for paper columns, a
+        column with fewer than two values, or a column where every value ties)."""
+        out: list[set[int]] = []
         for j, col in enumerate(self.columns):
-            vals = [(r.values[j], i) for i, r in enumerate(self.rows) if r.ours and r.values[j] is not None]
-            if col.paper or len(vals) < 2:
-                out.append(None)
+            vals = {i: r.values[j] for i, r in enumerate(self.rows) if r.ours and r.values[j] is not None}
+            if not self.highlight or col.paper or len(vals) < 2 or len(set(vals.values())) == 1:
+                out.append(set())
                 continue
-            pick = max if col.metric.higher_is_better else min
-            out.append(pick(vals)[1])
+            top = max(vals.values()) if col.metric.higher_is_better else min(vals.values())
+            out.append({i for i, v in vals.items() if v == top})
         return out
 
     def cell(self, i: int, j: int) -> str:
@@ -164,7 +166,9 @@ def build_breakdown(result: "BenchResult") -> Table | None:
             vals = rec.get("breakdown", {}).get(g)
             if vals is not None:
                 rows.append(Row(f"{rec['method']} · {g}", [_finite(vals.get(m.key)) for m in metrics]))
-    return Table(result.suite.name, f"{result.suite.title} — by group", [Column(m) for m in metrics], rows)
+    # No bold: rows of different groups are not competitors.
+    return Table(result.suite.name, f"{result.suite.title} — by group", [Column(m) for m in metrics], rows,
+                 highlight=False)
 
 
 def _method_label(row: Row) -> str:
@@ -181,7 +185,7 @@ def table_markdown(table: Table) -> str:
     lines = ["| Method | " + " | ".join(c.header for c in table.columns) + " |",
              "|---|" + "---:|" * len(table.columns)]
     for i, row in enumerate(table.rows):
-        cells = [f"**{table.cell(i, j)}**" if best[j] == i else table.cell(i, j) for j in range(len(table.columns))]
+        cells = [f"**{table.cell(i, j)}**" if i in best[j] else table.cell(i, j) for j in range(len(table.columns))]
         lines.append(f"| {_method_label(row)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -236,7 +240,7 @@ def table_latex(table: Table, caption: str) -> str:
         cells = []
         for j in range(len(table.columns)):
             c = tex_escape(table.cell(i, j))
-            cells.append(rf"\textbf{{{c}}}" if best[j] == i else c)
+            cells.append(rf"\textbf{{{c}}}" if i in best[j] else c)
         lines.append(tex_escape(_method_label(row)) + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_escape(caption)}}}",
               rf"\label{{tab:gefu-{table.suite}}}", r"\end{table}"]
@@ -381,7 +385,7 @@ def _html_table(table: Table) -> str:
     for i, row in enumerate(table.rows):
         cells = []
         for j, col in enumerate(table.columns):
-            cls = "paper" if col.paper else ("best" if best[j] == i else "")
+            cls = "paper" if col.paper else ("best" if i in best[j] else "")
             cells.append(f'<td class="{cls}">{html.escape(table.cell(i, j))}</td>')
         rows.append(f'<tr class="{"" if row.ours else "paperonly"}"><td>{html.escape(_method_label(row))}</td>'
                     + "".join(cells) + "</tr>")

@@ -190,16 +190,25 @@ class _IQA:
         self.lpips_error: str | None = None if use_lpips else "disabled (lpips=False)"
 
     def check(self, device: torch.device) -> None:
-        """Try LPIPS once on a tiny image so a missing backbone is found before the run, not per image."""
+        """Find out before the run whether LPIPS can be computed, cheaply: the `lpips` package and a trunk
+        file (gefu's converted one or torchvision's) must be there. The network itself is built on the first
+        score (importing `lpips` takes seconds, which a fully cached rerun should not pay)."""
         if not self.use_lpips:
             return
-        from .. import metrics
+        import importlib.util
 
-        x = torch.zeros(1, 3, 32, 32, device=device)
-        try:
-            metrics.lpips(x, x, net=self.net)
-        except (FileNotFoundError, RuntimeError, ValueError, ImportError, OSError) as err:
-            self.lpips_error = f"{type(err).__name__}: {err}"
+        from .. import weights
+
+        if importlib.util.find_spec("lpips") is None:
+            self.lpips_error = "the lpips package is not installed (pip install lpips==0.1.4)"
+        else:
+            trunk_files = getattr(weights, "_TORCHVISION_TRUNK_FILES", {})
+            candidates = [weights.lpips_trunk_path(self.net)]
+            if self.net in trunk_files:
+                candidates.append(weights.hub_checkpoints_dir() / trunk_files[self.net])
+            if not any(p.is_file() for p in candidates):
+                self.lpips_error = f"no LPIPS {self.net} trunk weights ({candidates[0]} is missing)"
+        if self.lpips_error:
             log.warning("LPIPS is skipped: %s", self.lpips_error)
 
     @property
@@ -474,60 +483,74 @@ class MiniSuite(Suite):
         bar.close()
         self._used = used
 
-        # 2. Metrics that need weights: find out now whether they can run.
+        # 2. LPIPS: can it run? (cheap check; the network is built on the first score)
         self.iqa.check(self.device)
-        self._load_models()
 
-        # 3. "Labels": what the frozen models say on the originals, cached per model choice.
-        label_file = root / f"labels-{stable_hash([self.options['classifier'], self.options['detector'], self.options['face_threshold'], self.class_error, self.det_error])}.json"
+        # 3. "Labels": what the frozen models say on the originals, cached per model choice together with
+        #    which models could be loaded. A rerun whose labels are all cached loads no model until it has
+        #    something to score; a model that failed before is tried again (it may have been provisioned).
+        o = self.options
+        label_file = root / f"labels-{stable_hash([o['classifier'], o['detector'], o['face_threshold']])}.json"
         cached = json.loads(label_file.read_text()) if label_file.is_file() else {}
-        need = [p for p in used if p not in cached]
-        bar = open_bar(progress, "mini: model labels on originals", len(need))
-        for name in need:
-            ref = load_image(root / f"{name}.png")
-            entry: dict[str, Any] = {}
-            if self.classifier is not None:
-                entry["class"] = _classify(self.classifier, ref.to(self.device))
-            if self.detector is not None:
-                dets = _detect(self.detector, ref)
-                keep = dets[dets[:, 4] >= self.options["face_threshold"]] if len(dets) else dets
-                entry["faces"] = keep[:, :4].round(2).tolist()
-            cached[name] = entry
-            bar.update()
-        bar.close()
-        if need:
+        photos_done = cached.get("photos", {})
+        errors = (cached.get("class_error"), cached.get("det_error"))
+        if label_file.is_file() and all(p in photos_done for p in used) \
+                and all(e is None or e.startswith("disabled") for e in errors):
+            self.class_error, self.det_error = errors
+        else:
+            self._load_models(strict=False)
+            if (cached.get("class_error"), cached.get("det_error")) != (self.class_error, self.det_error):
+                photos_done = {}  # other models available than when the labels were made: redo them
+            need = [p for p in used if p not in photos_done]
+            bar = open_bar(progress, "mini: model labels on originals", len(need))
+            for name in need:
+                ref = load_image(root / f"{name}.png")
+                entry: dict[str, Any] = {}
+                if self.classifier is not None:
+                    entry["class"] = _classify(self.classifier, ref.to(self.device))
+                if self.detector is not None:
+                    dets = _detect(self.detector, ref)
+                    keep = dets[dets[:, 4] >= o["face_threshold"]] if len(dets) else dets
+                    entry["faces"] = keep[:, :4].round(2).tolist()
+                photos_done[name] = entry
+                bar.update()
+            bar.close()
             from .report import write_atomic
 
-            write_atomic(label_file, json.dumps(cached, indent=1))
-        self.labels = cached
+            write_atomic(label_file, json.dumps({"class_error": self.class_error, "det_error": self.det_error,
+                                                 "photos": photos_done}, indent=1))
+        self.labels = photos_done
         for s in samples:
-            s.target = cached.get(s.meta["photo"], {})
+            s.target = photos_done.get(s.meta["photo"], {})
         return samples
 
-    def _load_models(self) -> None:
+    def _load_models(self, strict: bool) -> None:
+        """Load the classifier and detector not loaded yet. strict=False: a model that cannot be loaded is
+        skipped (its metric says why); strict=True: it raises (the run was planned with it available)."""
         o = self.options
-        if o["classifier"]:
+        for kind, attr, err_attr, what in (("classifier", "classifier", "class_error", "top-1 agreement"),
+                                           ("detector", "detector", "det_error", "face AP")):
+            if not o[kind]:
+                setattr(self, err_attr, f"disabled ({kind}=None)")
+                continue
+            if getattr(self, attr) is not None:
+                continue
             try:
-                self.classifier = _build_task("classifier", o["classifier"], self.device)
+                setattr(self, attr, _build_task(kind, o[kind], self.device))
+                setattr(self, err_attr, None)
             except (FileNotFoundError, RuntimeError, ValueError, ImportError, OSError) as err:
-                self.class_error = f"{type(err).__name__}: {err}"
-                log.warning("top-1 agreement is skipped: %s", self.class_error)
-        else:
-            self.class_error = "disabled (classifier=None)"
-        if o["detector"]:
-            try:
-                self.detector = _build_task("detector", o["detector"], self.device)
-            except (FileNotFoundError, RuntimeError, ValueError, ImportError, OSError) as err:
-                self.det_error = f"{type(err).__name__}: {err}"
-                log.warning("face AP is skipped: %s", self.det_error)
-        else:
-            self.det_error = "disabled (detector=None)"
+                if strict:
+                    raise
+                setattr(self, err_attr, f"{type(err).__name__}: {err}")
+                log.warning("%s is skipped: %s", what, getattr(self, err_attr))
 
     def score(self, sample: Sample, enhanced: torch.Tensor) -> dict[str, Any]:
         from ..imageio import load_image
 
         ref = load_image(sample.reference)
         rec: dict[str, Any] = self.iqa(enhanced.to(self.device), ref.to(self.device))
+        if (self.classifier is None and self.class_error is None) or (self.detector is None and self.det_error is None):
+            self._load_models(strict=True)  # labels came from the cache; the models are needed now
         if self.classifier is not None and "class" in sample.target:
             rec["pred"] = _classify(self.classifier, enhanced.to(self.device))
         if self.detector is not None and sample.target.get("faces"):
