@@ -81,6 +81,7 @@ def test_all_files_exist_and_parse(mini_report):
 
     rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text())))
     assert len(rows) == 2 * (1 + 3)  # one overall row and one per darkness level, per method
+    assert {(r["group"], r["n_images"]) for r in rows} == {("", "6"), ("dim", "2"), ("dark", "2"), ("night", "2")}
     overall = {r["method"]: r for r in rows if r["group"] == ""}
     assert set(overall) == set(METHODS)
     for rec in data["records"]:

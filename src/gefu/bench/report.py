@@ -271,14 +271,14 @@ def render_csv(results: Sequence["BenchResult"]) -> str:
     w.writerow(["suite", "method", "group", "n_images", *keys, "time_source", "device", "enhancer"])
     for res in results:
         for rec in res.records:
-            def row(group: str, values: dict[str, Any]) -> list[Any]:
+            def row(group: str, n: int, values: dict[str, Any]) -> list[Any]:
                 cells = ["" if _finite(values.get(k)) is None else repr(float(values[k])) for k in keys]
-                return [rec["suite"], rec["method"], group, rec["n_images"], *cells, rec["time"]["source"],
+                return [rec["suite"], rec["method"], group, n, *cells, rec["time"]["source"],
                         rec["device"], json.dumps(rec["enhancer"], sort_keys=True)]
 
-            w.writerow(row("", rec["metrics"]))
+            w.writerow(row("", rec["n_images"], rec["metrics"]))
             for group, values in rec.get("breakdown", {}).items():
-                w.writerow(row(group, values))
+                w.writerow(row(group, sum(1 for s in res.samples if s.group == group), values))
     return buf.getvalue()
 
 
