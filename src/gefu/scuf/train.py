@@ -62,8 +62,15 @@ import torch.nn.functional as F
 
 from ..imageio import crop_to, pad_to_multiple, save_image
 from .config import SCUFConfig
-from .data import DataConfig, PairedValData, TrainBatch, UnpairedData, build_train_data, build_val_data
-from .data import MicroBatches
+from .data import (
+    DataConfig,
+    MicroBatches,
+    PairedValData,
+    TrainBatch,
+    UnpairedData,
+    build_train_data,
+    build_val_data,
+)
 from .discriminator import CLIPFeatureExtractor, VisionAidedDiscriminator
 from .losses import (
     LOSS_PRESETS,
