@@ -15,7 +15,8 @@ EXAMPLES = """examples:
   gefu train --preset official --data data/ --output runs/scuf --retinex-weights retinexnet_decom.pth
   gefu train --preset paper --data data/ --val data/val --output runs/scuf --mixed-precision bf16
   gefu train --output runs/scuf --resume latest          # continue where the run stopped
-  accelerate launch -m gefu train --preset official --data data/ --output runs/scuf   # several GPUs
+  accelerate launch --multi_gpu --num_processes 4 -m gefu train --preset official --data data/ --output runs/scuf
+  torchrun --nproc_per_node 4 -m gefu train --preset official --data data/ --output runs/scuf   # same, torchrun
   gefu train --preset ablation-6 --data data/ --output runs/ip --set loss.gan=0.5 --dump-config ip.json
 
 The data folder holds trainA/ (low light) and trainB (normal light) — or train_A/ train_B/ — each with a
