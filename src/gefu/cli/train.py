@@ -143,17 +143,15 @@ def run(args: argparse.Namespace) -> int:
     bar: tqdm | None = None
 
     def progress(step: int, total: int, logs: dict[str, float]) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, initial=step - 1, unit="step", desc="train", dynamic_ncols=True,
-                       disable=not trainer.is_main, file=sys.stderr)
-        bar.update(1)
-        bar.set_postfix(loss_g=f"{logs.get('loss_g', 0):.3f}", loss_d=f"{logs.get('loss_d', 0):.3f}")
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss_g=f"{logs.get('loss_g', 0):.3f}", loss_d=f"{logs.get('loss_d', 0):.3f}")
 
     trainer = Trainer(cfg, args.output, resume=args.resume, cpu=args.cpu, progress=progress)
+    bar = tqdm(total=trainer.config.max_steps, initial=trainer.step, unit="step", desc="train", dynamic_ncols=True,
+               disable=True if not trainer.is_main else None, file=sys.stderr)
     final = trainer.run()
-    if bar is not None:
-        bar.close()
+    bar.close()
     if trainer.is_main:
         print(f"done: {trainer.step} steps; model in {final} "
               f"(use: gefu enhance --method scuf --checkpoint {final} …)")
