@@ -58,6 +58,19 @@ def test_step_z0_is_the_closed_form_x0_prediction(tiny_gen, make_batch):
     torch.testing.assert_close(out.z_enc, post.mode() * 0.18215)
 
 
+def test_text_condition_override(tiny_gen, make_batch):
+    x = make_batch(batch=2) * 2 - 1
+    v = illumination_map((x + 1) / 2, reverse=True)
+    with torch.no_grad():
+        default = tiny_gen.step(x, "lighten", v).image
+        same = tiny_gen.step(x, "lighten", v, text_embeds=tiny_gen.lighten_embeds).image  # (1, 77, D) broadcast
+        other = tiny_gen.step(x, "lighten", v, text_embeds=tiny_gen.encode_prompt(["night", "day"])).image
+    torch.testing.assert_close(same, default, rtol=0, atol=0)
+    assert (other - default).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="text_embeds batch"):
+        tiny_gen.step(x, "lighten", v, text_embeds=tiny_gen.encode_prompt(["a", "b", "c"]))
+
+
 def test_directions_use_their_own_vae(gen_copy, make_batch):
     x = make_batch(batch=1)
     with torch.no_grad():

@@ -303,11 +303,23 @@ class SCUFGenerator(nn.Module):
         return self.projection(image_embeds.to(self.projection.proj.weight.dtype))
 
     def condition(
-        self, direction: str, batch: int, v_map: torch.Tensor | None = None, image_embeds: torch.Tensor | None = None
+        self,
+        direction: str,
+        batch: int,
+        v_map: torch.Tensor | None = None,
+        image_embeds: torch.Tensor | None = None,
+        text_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """encoder_hidden_states for the UNet: text (B, 77, D), plus (B, T, D) image tokens appended unless the
-        adapter is "none". Give the illumination map `v_map` or precomputed CLIP `image_embeds`."""
-        text = self.text_embeds(direction, batch)
+        adapter is "none". Give the illumination map `v_map` or precomputed CLIP `image_embeds`. `text_embeds`
+        (B or 1, 77, D) replaces the direction's fixed prompt (e.g. prompt + caption, the paper's Table 6)."""
+        if text_embeds is None:
+            text = self.text_embeds(direction, batch)
+        else:
+            _direction(direction)
+            text = text_embeds.to(self.dtype).expand(batch, -1, -1) if text_embeds.shape[0] == 1 else text_embeds
+            if text.shape[0] != batch:
+                raise ValueError(f"text_embeds batch {text_embeds.shape[0]} does not match the image batch {batch}")
         if not self.config.uses_image_prompt:
             return text
         if image_embeds is None:
@@ -346,6 +358,7 @@ class SCUFGenerator(nn.Module):
         generator: torch.Generator | None = None,
         *,
         image_embeds: torch.Tensor | None = None,
+        text_embeds: torch.Tensor | None = None,
     ) -> StepOutput:
         """One generator pass (training API).
 
@@ -356,6 +369,7 @@ class SCUFGenerator(nn.Module):
                 map for which pass); ignored by adapter "none". Or give `image_embeds` (B, P) instead.
             sample: draw the encoder latent from the posterior (training; official) instead of its mode.
             generator: RNG for that sample (and the scheduler's negligible noise).
+            text_embeds: (B or 1, 77, D) text condition replacing the direction's cached fixed prompt.
         Returns:
             StepOutput(image in [-1, 1], z0, z_enc, skips, direction); gradients flow to the trainable weights.
         """
@@ -363,7 +377,7 @@ class SCUFGenerator(nn.Module):
         vae = self.vae(direction)
         posterior, skips = vae.encode(x)
         z_enc = (posterior.sample(generator) if sample else posterior.mode()) * self.scaling_factor
-        cond = self.condition(direction, x.shape[0], v_map, image_embeds)
+        cond = self.condition(direction, x.shape[0], v_map, image_embeds, text_embeds)
         z0 = self.one_step(self.unet, z_enc, cond, generator)
         image = vae.decode(z0 / self.scaling_factor, skips, self.config.skip_gamma).clamp(-1.0, 1.0)
         return StepOutput(image, z0, z_enc, skips, _direction(direction))
