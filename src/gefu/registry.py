@@ -38,6 +38,10 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove `name` (plug-ins registered for a while, e.g. by tests); unknown names are ignored."""
+        self._factories.pop(name.lower(), None)
+
     def names(self) -> list[str]:
         """All registered names, sorted."""
         return sorted(self._factories)

@@ -36,9 +36,15 @@ class ReportIdentity(Enhancer):
         return x
 
 
-for cls in (ReportGain, ReportIdentity):
-    if cls.name not in ENHANCERS:
+@pytest.fixture(scope="module", autouse=True)
+def _registered_test_enhancers():
+    """Register the test enhancers for this module only, so they never leak into other tests' registries."""
+    for cls in (ReportGain, ReportIdentity):
         ENHANCERS.register(cls.name)(cls)
+    yield
+    for cls in (ReportGain, ReportIdentity):
+        ENHANCERS.unregister(cls.name)
+
 
 METHODS = ["test-report-identity", "test-report-gain"]
 

@@ -44,9 +44,14 @@ class Sleeper(Enhancer):
         return x
 
 
-for cls in (CountingGain, Sleeper):
-    if cls.name not in ENHANCERS:
+@pytest.fixture(scope="module", autouse=True)
+def _registered_test_enhancers():
+    """Register the test enhancers for this module only, so they never leak into other tests' registries."""
+    for cls in (CountingGain, Sleeper):
         ENHANCERS.register(cls.name)(cls)
+    yield
+    for cls in (CountingGain, Sleeper):
+        ENHANCERS.unregister(cls.name)
 
 
 @pytest.fixture(autouse=True)
