@@ -93,7 +93,9 @@ class SCUFGenerator(nn.Module):
     Args:
         config: the architecture (`SCUFConfig`).
         components: frozen pretrained parts; None loads them from `config.base` / `config.clip` (offline unless
-            `allow_download`), raising `MissingWeightsError` when missing.
+            `allow_download`), raising `MissingWeightsError` when missing. The generator takes them over: its UNet,
+            text encoder and CLIP tower ARE the given modules (the adapter and LoRA are installed on that UNet), so
+            give each generator its own components.
         inference_only: skip what only training needs — no `unet_init` copy, and the text encoder is dropped
             once the two fixed prompts are encoded (saves ~5 GB with SD-Turbo). `caption_x0` and
             `encode_prompt` are then unavailable.
