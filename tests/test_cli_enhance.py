@@ -87,3 +87,31 @@ def test_help_shows_an_example(capsys):
     with pytest.raises(SystemExit):
         main(["enhance", "--help"])
     assert "gefu enhance night.jpg -o out/ --method lime" in capsys.readouterr().out
+
+
+def test_self_tiling_enhancers_get_the_tile_size(messy_folder, tmp_path):
+    """An enhancer that accepts `tile` (SCUF) tiles itself; the CLI must not wrap it in generic tiles too."""
+    from gefu.enhancers.base import ENHANCERS, Enhancer
+
+    seen = {}
+
+    class SelfTiling(Enhancer):
+        name = "test-self-tiling"
+
+        def __init__(self, tile=None, overlap=0):
+            super().__init__(tile=tile, overlap=overlap)
+            seen["options"] = dict(self.options)
+
+        def enhance(self, x):
+            seen.setdefault("shapes", []).append(tuple(x.shape[-2:]))
+            return x
+
+    ENHANCERS.register(SelfTiling.name)(SelfTiling)
+    try:
+        code = main(["enhance", str(messy_folder / "good.png"), "-o", str(tmp_path / "o"), "-m", SelfTiling.name,
+                     "--tile", "48", "--overlap", "8"])
+    finally:
+        ENHANCERS.unregister(SelfTiling.name)
+    assert code == 0
+    assert seen["options"] == {"tile": 48, "overlap": 8}
+    assert seen["shapes"] == [(96, 128)]  # the whole image reached the enhancer once

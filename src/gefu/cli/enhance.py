@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -70,7 +71,8 @@ def _check_no_overwrite(jobs: list[tuple[Path, Path]], inputs: list[Path], outdi
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import create_enhancer
+    from .. import create_enhancer, list_enhancers
+    from ..enhancers import ENHANCERS
     from ..imageio import find_images, load_image, save_image, tile_apply
 
     outdir = Path(args.output)
@@ -91,6 +93,12 @@ def run(args: argparse.Namespace) -> int:
             options[key] = getattr(args, key)
     if args.dtype:
         options["dtype"] = _DTYPES[args.dtype]
+    # Enhancers that tile themselves (SCUF: one image prompt per image, shared by its tiles) get the tile size as
+    # an option; the others are wrapped in generic overlapping tiles below.
+    list_enhancers()  # registers the built-in enhancers
+    self_tiling = args.tile and "tile" in inspect.signature(ENHANCERS.get(args.method)).parameters
+    if self_tiling:
+        options.update(tile=args.tile, overlap=args.overlap)
     device = torch.device(args.device or default_device())
     enhancer = create_enhancer(args.method, **options).to(device).eval()
 
@@ -103,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             except (OSError, ValueError) as err:  # ImageReadError is a ValueError
                 failures.append((src, str(err)))
                 continue
-            y = tile_apply(enhancer, x, args.tile, args.overlap) if args.tile else enhancer(x)
+            y = tile_apply(enhancer, x, args.tile, args.overlap) if args.tile and not self_tiling else enhancer(x)
             save_image(y[0], dst)
     seconds = time.perf_counter() - t0
 
