@@ -26,3 +26,22 @@ def photo() -> torch.Tensor:
 def dark_photo(photo: torch.Tensor) -> torch.Tensor:
     """`photo` darkened (exposure 0.1, noise, colour cast), (1, 3, 96, 128)."""
     return darken(photo, exposure=0.1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def register_enhancers():
+    """`register_enhancers(Cls, ...)` registers test-only enhancers for one test module and removes them after,
+    so they never leak into other modules (the contract tests run over every registered name)."""
+    from gefu.enhancers import ENHANCERS, list_enhancers
+
+    list_enhancers()  # the built-ins first, so a test name can never shadow them
+    added: list[str] = []
+
+    def register(*classes):
+        for cls in classes:
+            ENHANCERS.register(cls.name)(cls)
+            added.append(cls.name)
+
+    yield register
+    for name in added:
+        ENHANCERS.unregister(name)

@@ -89,9 +89,9 @@ def test_help_shows_an_example(capsys):
     assert "gefu enhance night.jpg -o out/ --method lime" in capsys.readouterr().out
 
 
-def test_self_tiling_enhancers_get_the_tile_size(messy_folder, tmp_path):
+def test_self_tiling_enhancers_get_the_tile_size(messy_folder, tmp_path, register_enhancers):
     """An enhancer that accepts `tile` (SCUF) tiles itself; the CLI must not wrap it in generic tiles too."""
-    from gefu.enhancers.base import ENHANCERS, Enhancer
+    from gefu.enhancers.base import Enhancer
 
     seen = {}
 
@@ -106,12 +106,9 @@ def test_self_tiling_enhancers_get_the_tile_size(messy_folder, tmp_path):
             seen.setdefault("shapes", []).append(tuple(x.shape[-2:]))
             return x
 
-    ENHANCERS.register(SelfTiling.name)(SelfTiling)
-    try:
-        code = main(["enhance", str(messy_folder / "good.png"), "-o", str(tmp_path / "o"), "-m", SelfTiling.name,
-                     "--tile", "48", "--overlap", "8"])
-    finally:
-        ENHANCERS.unregister(SelfTiling.name)
+    register_enhancers(SelfTiling)
+    code = main(["enhance", str(messy_folder / "good.png"), "-o", str(tmp_path / "o"), "-m", SelfTiling.name,
+                 "--tile", "48", "--overlap", "8"])
     assert code == 0
     assert seen["options"] == {"tile": 48, "overlap": 8}
     assert seen["shapes"] == [(96, 128)]  # the whole image reached the enhancer once

@@ -18,7 +18,7 @@ from gefu.bench.degrade import darken
 from gefu.bench.report import write_atomic, write_report
 from gefu.bench.runner import run_suite
 from gefu.bench.suites import create_suite
-from gefu.enhancers.base import ENHANCERS, Enhancer
+from gefu.enhancers.base import Enhancer
 from gefu.imageio import save_image
 
 
@@ -37,13 +37,8 @@ class ReportIdentity(Enhancer):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _registered_test_enhancers():
-    """Register the test enhancers for this module only, so they never leak into other tests' registries."""
-    for cls in (ReportGain, ReportIdentity):
-        ENHANCERS.register(cls.name)(cls)
-    yield
-    for cls in (ReportGain, ReportIdentity):
-        ENHANCERS.unregister(cls.name)
+def _registered_test_enhancers(register_enhancers):
+    register_enhancers(ReportGain, ReportIdentity)
 
 
 METHODS = ["test-report-identity", "test-report-gain"]

@@ -12,7 +12,7 @@ import torch
 
 from gefu.bench.runner import enhance_samples, read_partial, run_suite, timing_summary
 from gefu.bench.suites import Sample, create_suite
-from gefu.enhancers.base import ENHANCERS, Enhancer
+from gefu.enhancers.base import Enhancer
 from gefu.imageio import load_image
 
 
@@ -45,13 +45,8 @@ class Sleeper(Enhancer):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _registered_test_enhancers():
-    """Register the test enhancers for this module only, so they never leak into other tests' registries."""
-    for cls in (CountingGain, Sleeper):
-        ENHANCERS.register(cls.name)(cls)
-    yield
-    for cls in (CountingGain, Sleeper):
-        ENHANCERS.unregister(cls.name)
+def _registered_test_enhancers(register_enhancers):
+    register_enhancers(CountingGain, Sleeper)
 
 
 @pytest.fixture(autouse=True)
