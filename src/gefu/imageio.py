@@ -8,7 +8,6 @@ blending so that memory depends on the tile size, not on the image.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Iterable
@@ -17,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .fileio import atomic_path
 
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif", ".tga"}
@@ -108,16 +109,9 @@ def save_image(img: torch.Tensor, path: str | os.PathLike, quality: int = 95) ->
     if fmt is None:
         raise ValueError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
     pil = tensor_to_pil(img)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-            pil.save(f, format=fmt, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_path(path) as tmp:
+        pil.save(tmp, format=fmt, **kwargs)
     return path
 
 

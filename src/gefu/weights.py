@@ -26,7 +26,6 @@ import logging
 import os
 import pickle
 import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +33,8 @@ from typing import Callable, Iterable, Literal
 
 import torch
 import torch.nn as nn
+
+from .fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +141,8 @@ def sha256(path: str | os.PathLike) -> str:
 
 def _write_atomic(dst: Path, write: Callable[[str], None]) -> None:
     """Call `write(tmp_path)` on a temporary file next to `dst`, then rename it onto `dst` (0644)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(dst) as tmp:
+        write(str(tmp))
 
 
 def mobilenet_v2_path(hub_dir: str | os.PathLike | None = None) -> Path:

@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .report import write_atomic
+from ..fileio import write_atomic
 from .suites import ProgressFactory, Sample, Suite, open_bar, stable_hash
 
 log = logging.getLogger(__name__)

@@ -515,7 +515,7 @@ class MiniSuite(Suite):
                 photos_done[name] = entry
                 bar.update()
             bar.close()
-            from .report import write_atomic
+            from ..fileio import write_atomic
 
             write_atomic(label_file, json.dumps({"class_error": self.class_error, "det_error": self.det_error,
                                                  "photos": photos_done}, indent=1))

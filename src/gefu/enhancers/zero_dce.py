@@ -32,7 +32,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..fileio import atomic_path
 from .base import ENHANCERS, Enhancer
 
 logger = logging.getLogger(__name__)
@@ -320,15 +320,8 @@ def load_weights(net: DCENet | DCENetPP, path: str | os.PathLike[str]) -> DCENet
 def save_weights(net: DCENet | DCENetPP, path: str | os.PathLike[str]) -> Path:
     """Save `net`'s state dict in the official layout (loadable by the official code), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

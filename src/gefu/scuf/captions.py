@@ -22,13 +22,13 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from ..fileio import write_atomic
 from ..imageio import find_images, load_image
 from .data import load_captions
 
@@ -251,11 +251,7 @@ def caption_folder(
         _repair_tail(output)
         done = {Path(p).as_posix() for p, _ in load_captions(output)}
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(_rows_text([], fmt, header=True))
-        os.replace(tmp, output)
+        write_atomic(output, _rows_text([], fmt, header=True))
     todo = [(p, rel) for p, rel in images if rel.as_posix() not in done]
     total = len(todo)
     for start in range(0, total, batch_size):

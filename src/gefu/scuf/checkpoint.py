@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..fileio import atomic_path
 from .config import SCUFConfig
 from .generator import SCUFGenerator
 from .pretrained import BaseComponents
@@ -49,14 +49,8 @@ def save_pretrained(generator: SCUFGenerator, directory: str | os.PathLike) -> P
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.cpu() for k, v in generator.trainable_state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(state, tmp, metadata=_FORMAT)
-        os.replace(tmp, directory / WEIGHTS_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     generator.config.save(directory)
     log.info("saved SCUF checkpoint (%d tensors) to %s", len(state), directory)
     return directory

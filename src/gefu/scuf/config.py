@@ -14,10 +14,11 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..fileio import write_atomic
 
 __all__ = [
     "SCUFConfig",
@@ -192,16 +193,7 @@ class SCUFConfig:
         """Write `<directory>/config.json` atomically; returns its path."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / CONFIG_NAME
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json() + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(directory / CONFIG_NAME, self.to_json() + "\n")
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "SCUFConfig":

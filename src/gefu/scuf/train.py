@@ -49,7 +49,6 @@ import math
 import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +59,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..fileio import write_atomic
 from ..imageio import crop_to, pad_to_multiple, save_image
 from .config import SCUFConfig
 from .data import (
@@ -331,17 +331,7 @@ def make_preset(name: str, **changes: Any) -> TrainConfig:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 def _torch_save(obj: Any, path: Path) -> None:
