@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
+from ..device import DTYPE_CHOICES, parse_dtype
 from .common import HelpFormatter, default_device
 
 EXAMPLES = """examples:
@@ -18,8 +17,6 @@ The BLIP model is read from a local folder or the Hugging Face cache (download i
 `huggingface-cli download Salesforce/blip-image-captioning-large`, or pass --allow-download). Images already in
 the output file are skipped, so an interrupted run continues where it stopped. --night-to-day applies the
 official rewrite (night→day, dark→bright, dim→clear, low light→normal light) on whole words."""
-
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="images per batch")
     p.add_argument("--night-to-day", action="store_true", help="rewrite night words into day words")
     p.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda when available)")
-    p.add_argument("--dtype", choices=sorted(_DTYPES), default="fp32", help="model precision")
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default="fp32", help="model precision")
     p.add_argument("--max-new-tokens", type=int, default=30, help="longest caption, in tokens")
     p.add_argument("--num-beams", type=int, default=3, help="beam-search width")
     p.add_argument("--prompt", default=None, help="conditional captioning prefix, e.g. 'a photography of'")
@@ -52,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     captioner = BlipCaptioner(
         name_or_path=args.model, local_files_only=not args.allow_download, device=args.device or default_device(),
-        dtype=_DTYPES[args.dtype], max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
+        dtype=parse_dtype(args.dtype), max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
         prompt=args.prompt,
     )
     bar: tqdm | None = None

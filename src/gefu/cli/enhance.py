@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .common import HelpFormatter, default_device, parse_options
+from ..device import DTYPE_CHOICES, parse_device, parse_dtype, precision_warning
+from .common import HelpFormatter, parse_key_values
 
 EXAMPLES = """examples:
   gefu enhance night.jpg -o out/ --method lime
@@ -23,7 +24,6 @@ Outputs mirror the inputs: a folder's sub-folders and file names are kept under 
 modified; an OUTDIR that would overwrite an input is refused. Unreadable files are reported and skipped;
 the exit code is 1 when any file failed."""
 
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _WRITABLE = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ext", default=None, help="output format, e.g. png (default: keep each input's format)")
     p.add_argument("--checkpoint", default=None, help="SCUF: save_pretrained folder or official .pkl")
     p.add_argument("--base", default=None, help="SCUF: base model id, local folder or 'tiny-random'")
-    p.add_argument("--dtype", choices=sorted(_DTYPES), default=None, help="model precision (GPU: fp16/bf16)")
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default=None, help="model precision (GPU: fp16/bf16)")
     p.add_argument("--seed", type=int, default=None, help="seed (SCUF latent sampling, tiny-random models)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="extra enhancer option (repeatable)")
     p.set_defaults(func=run)
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..enhancers import ENHANCERS
     from ..imageio import find_images, load_image, save_image, tile_apply
 
+    device = parse_device(args.device)
     outdir = Path(args.output)
     inputs = [Path(p) for p in args.inputs]
     found = find_images(inputs)
@@ -87,19 +88,21 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"two inputs would both be written to {dup}; enhance them into separate folders")
     _check_no_overwrite(jobs, inputs, outdir)
 
-    options = parse_options(args.option)
+    options = parse_key_values(args.option, "--option")
     for key in ("checkpoint", "base", "seed"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.dtype:
-        options["dtype"] = _DTYPES[args.dtype]
+        options["dtype"] = parse_dtype(args.dtype)
+        warning = precision_warning(device, args.dtype)
+        if warning:
+            print(f"gefu enhance: warning: {warning}", file=sys.stderr)
     # Enhancers that tile themselves (SCUF: one image prompt per image, shared by its tiles) get the tile size as
     # an option; the others are wrapped in generic overlapping tiles below.
     list_enhancers()  # registers the built-in enhancers
     self_tiling = args.tile and "tile" in inspect.signature(ENHANCERS.get(args.method)).parameters
     if self_tiling:
         options.update(tile=args.tile, overlap=args.overlap)
-    device = torch.device(args.device or default_device())
     enhancer = create_enhancer(args.method, **options).to(device).eval()
 
     failures: list[tuple[Path, str]] = []

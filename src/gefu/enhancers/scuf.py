@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from ..device import dtype_name, parse_dtype
 from ..imageio import crop_to, pad_to_multiple, tile_apply
 from .base import ENHANCERS, Enhancer
 
@@ -30,25 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SCUFEnhancer", "parse_dtype"]
 
 log = logging.getLogger(__name__)
-
-_DTYPES = {
-    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
-    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-}
-_DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
-
-
-def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    """None → float32; "fp16"/"bf16"/"fp32" (or torch dtypes) → the torch dtype; anything else: ValueError."""
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype) and dtype in _DTYPE_NAMES:
-        return dtype
-    if isinstance(dtype, str) and dtype.lower().removeprefix("torch.") in _DTYPES:
-        return _DTYPES[dtype.lower().removeprefix("torch.")]
-    raise ValueError(f"unsupported dtype {dtype!r}; use fp32, fp16 or bf16")
-
 
 @ENHANCERS.register("scuf")
 class SCUFEnhancer(Enhancer):
@@ -108,7 +90,7 @@ class SCUFEnhancer(Enhancer):
             if dtype is None:  # keep the wrapped generator's precision
                 torch_dtype = generator.dtype
         super().__init__(
-            checkpoint=None if checkpoint is None else str(checkpoint), base=base, dtype=_DTYPE_NAMES[torch_dtype],
+            checkpoint=None if checkpoint is None else str(checkpoint), base=base, dtype=dtype_name(torch_dtype),
             tile=tile, overlap=overlap, seed=seed, sample=bool(sample),
         )
         self.tile, self.overlap, self.seed, self.sample = tile, overlap, seed, bool(sample)
