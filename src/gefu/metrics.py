@@ -1,4 +1,5 @@
-"""Benchmark metrics as pure functions (torchmetrics style), plus thin metric objects with `higher_is_better`.
+"""Benchmark metrics as pure functions (torchmetrics style); the table columns (name, direction, format) are
+`gefu.bench.suites.Metric`.
 
 Conventions follow the GEFU benchmark (DESIGN §3):
 
@@ -19,9 +20,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
@@ -40,8 +40,6 @@ __all__ = [
     "iou_from_confusion",
     "mean_iou",
     "top1",
-    "Metric",
-    "METRICS",
 ]
 
 
@@ -367,35 +365,3 @@ def top1(
     if true.numel() == 0:
         return float("nan")
     return float((pred.cpu().long() == true.cpu().long()).double().mean())
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Thin metric objects (pyiqa style): name, direction, unit
-# ----------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A metric function with the facts a report needs: which direction is better, the unit, the range."""
-
-    name: str
-    fn: Callable[..., object]
-    higher_is_better: bool
-    unit: str = ""
-    description: str = ""
-
-    def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
-
-
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("psnr", psnr, True, "dB", "PSNR = 10·log10(1/MSE), RGB in [0,1], per image then mean"),
-        Metric("ssim", ssim, True, "", "MATLAB-style SSIM: Gaussian 11, σ 1.5, valid crop, mean over RGB"),
-        Metric("lpips", lpips, False, "", "LPIPS v0.1 (AlexNet), inputs in [-1,1]"),
-        Metric("ap", voc_ap, True, "", "VOC all-point AP at IoU 0.5 (IoU without +1)"),
-        Metric("miou", mean_iou, True, "", "mIoU from a confusion matrix accumulated over the set"),
-        Metric("top1", top1, True, "", "top-1 accuracy"),
-    )
-}

@@ -25,13 +25,11 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from ..fileio import write_atomic
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .runner import BenchResult
-    from .suites import Metric
+from .runner import BenchResult
+from .suites import TIME_METRIC, Metric
 
 
 def _finite(v: Any) -> float | None:
@@ -105,8 +103,6 @@ class Table:
 
 
 def _suite_metrics(result: "BenchResult") -> list["Metric"]:
-    from .suites import TIME_METRIC
-
     present = {k for r in result.records for k, v in r["metrics"].items() if _finite(v) is not None}
     present |= {k for pub in result.suite.published.values() for k in pub}
     metrics = [m for m in result.suite.metrics if m.key in present]
@@ -451,8 +447,6 @@ def render_html(results: Sequence["BenchResult"], out: Path, charts: dict[str, l
 def write_report(results: "BenchResult | Sequence[BenchResult]", out: str | os.PathLike,
                  gallery: int = 6, thumb_side: int = 256) -> dict[str, Path]:
     """Write every report file into `out`; returns name → path."""
-    from .runner import BenchResult
-
     results = [results] if isinstance(results, BenchResult) else list(results)
     results = [r for r in results if r.records]
     if not results:

@@ -37,7 +37,9 @@ from typing import Any, Sequence
 
 import torch
 
+from ..enhancers import ENHANCERS, _load_all, create_enhancer
 from ..fileio import write_atomic
+from ..imageio import load_image, save_image
 from .suites import ProgressFactory, Sample, Suite, open_bar, stable_hash
 
 log = logging.getLogger(__name__)
@@ -143,8 +145,6 @@ def enhance_samples(
 
     Each computed image's time goes into `<cache_dir>/timings.json` right after it is saved (see module doc).
     """
-    from ..imageio import load_image, save_image
-
     todo = [s for s in samples if not (cache_dir / f"{s.id}.png").is_file()]
     bar = open_bar(progress, desc, len(todo))
     if not todo:
@@ -214,11 +214,32 @@ def run_suite(
     `progress(description, total)` returning a bar with `update(n)` and `close()` (tqdm fits); one bar per
     stage. Returns a `BenchResult`; write the files with `gefu.bench.report.write_report(result, out)`.
     """
-    from .. import create_enhancer
-
     out = Path(out)
     device = torch.device(device)
     method_options = dict(method_options or {})
+    _check_methods(methods, method_options)
+    samples = _prepare_samples(suite, out, device, limit, progress)
+    result = BenchResult(suite, samples, [])
+    for method in methods:
+        enhancer = create_enhancer(method, **method_options.get(method, {})).to(device).eval()
+        config = _json_safe(enhancer.config())
+        cache_name = method_cache_name(config)
+        cache_dir = out / "cache" / cache_name / f"{suite.name}-{suite.input_key()}"
+        computed = enhance_samples(enhancer, samples, cache_dir, device, warmup, progress,
+                                   desc=f"{suite.name}: enhance {method}")
+        del enhancer
+        gc.collect()
+        run = result.runs[method] = MethodRun(method, cache_dir, computed)
+        partial_dir = out / "partial" / f"{suite.name}-{suite.input_key()}-{suite.score_key()}"
+        run.scores = score_samples(suite, samples, cache_dir, partial_dir / f"{cache_name}.jsonl", progress,
+                                   desc=f"{suite.name}: score {method}")
+        result.records.append(_method_record(suite, samples, run, config, device, warmup, out))
+        log.info("%s × %s: %s", method, suite.name, result.records[-1]["metrics"])
+    return result
+
+
+def _check_methods(methods: Sequence[str], method_options: dict[str, dict[str, Any]]) -> None:
+    """Fail on an empty / repeated / unknown method or options for a method not run, before any work."""
     unknown = sorted(set(method_options) - set(methods))
     if unknown:
         raise ValueError(f"options given for {unknown}, which are not among the methods {list(methods)}")
@@ -226,12 +247,14 @@ def run_suite(
         raise ValueError(f"a method is listed twice: {list(methods)}")
     if not methods:
         raise ValueError("no methods given")
-    from ..enhancers import ENHANCERS, _load_all
-
     _load_all()
-    for method in methods:  # fail on a typo before any work is done
+    for method in methods:
         ENHANCERS.get(method)
 
+
+def _prepare_samples(suite: Suite, out: Path, device: torch.device, limit: int | None,
+                     progress: ProgressFactory | None) -> list[Sample]:
+    """The suite's samples, checked: at least one, unique ids that stay inside the cache folder."""
     samples = suite.prepare(out / "cache", device=device, limit=limit, progress=progress)
     if not samples:
         raise ValueError(f"suite {suite.name!r} has no samples")
@@ -240,64 +263,53 @@ def run_suite(
         suite_check_id(sid)
     if len(set(ids)) != len(ids):
         raise ValueError(f"suite {suite.name!r} yields duplicate sample ids")
-    suite_dir = f"{suite.name}-{suite.input_key()}"
-    partial_dir = out / "partial" / f"{suite.name}-{suite.input_key()}-{suite.score_key()}"
-    conventions = suite.conventions()
-    records: list[dict[str, Any]] = []
-    runs: dict[str, MethodRun] = {}
+    return samples
 
-    for method in methods:
-        enhancer = create_enhancer(method, **method_options.get(method, {})).to(device).eval()
-        config = _json_safe(enhancer.config())
-        cache_name = method_cache_name(config)
-        cache_dir = out / "cache" / cache_name / suite_dir
-        computed = enhance_samples(enhancer, samples, cache_dir, device, warmup, progress,
-                                   desc=f"{suite.name}: enhance {method}")
-        del enhancer
-        gc.collect()
-        run = runs[method] = MethodRun(method, cache_dir, computed)
 
-        partial_file = partial_dir / f"{cache_name}.jsonl"
-        scores = read_partial(partial_file)
-        todo = [s for s in samples if s.id not in scores]
-        bar = open_bar(progress, f"{suite.name}: score {method}", len(todo))
-        from ..imageio import load_image
+def score_samples(suite: Suite, samples: Sequence[Sample], cache_dir: Path, partial_file: Path,
+                  progress: ProgressFactory | None = None, desc: str = "score") -> dict[str, dict[str, Any]]:
+    """Score every cached output not yet in `partial_file`, appending each record as soon as it is known;
+    returns sample id → record for all samples."""
+    scores = read_partial(partial_file)
+    todo = [s for s in samples if s.id not in scores]
+    bar = open_bar(progress, desc, len(todo))
+    for sample in todo:
+        rec = {"id": sample.id, **suite.score(sample, load_image(cache_dir / f"{sample.id}.png"))}
+        _append_line(partial_file, rec)
+        scores[sample.id] = rec
+        bar.update()
+    bar.close()
+    return scores
 
-        for sample in todo:
-            rec = {"id": sample.id, **suite.score(sample, load_image(cache_dir / f"{sample.id}.png"))}
-            _append_line(partial_file, rec)
-            scores[sample.id] = rec
-            bar.update()
-        bar.close()
-        run.scores = scores
 
-        agg = suite.aggregate(samples, scores)
-        timing = timing_summary(cache_dir, samples, computed, warmup)
-        metrics = dict(agg.metrics)
-        if timing["median_s"] is not None:
-            metrics["time_s"] = timing["median_s"]
-        records.append({
-            "suite": suite.name,
-            "suite_title": suite.title,
-            "method": method,
-            "enhancer": config,
-            "n_images": len(samples),
-            "metrics": metrics,
-            "breakdown": agg.breakdown,
-            "time": timing,
-            "conventions": {**conventions, "time_s": "median seconds per image of the enhancement call alone "
-                            f"({warmup} warm-up call(s), device synchronised when CUDA)"},
-            "notes": agg.notes + ([suite.note()] if suite.note() else []),
-            "published": suite.published.get(method),
-            "paper_source": suite.paper_source,
-            "suite_config": _json_safe(suite.config()),
-            "device": describe_device(device),
-            "versions": versions(),
-            "cache": str(cache_dir.relative_to(out)),
-            "created": _dt.datetime.now().isoformat(timespec="seconds"),
-        })
-        log.info("%s × %s: %s", method, suite.name, metrics)
-    return BenchResult(suite, samples, records, runs)
+def _method_record(suite: Suite, samples: list[Sample], run: MethodRun, config: dict[str, Any],
+                   device: torch.device, warmup: int, out: Path) -> dict[str, Any]:
+    """The results record of one method on the suite (one row of results.json)."""
+    agg = suite.aggregate(samples, run.scores)
+    timing = timing_summary(run.cache_dir, samples, run.computed, warmup)
+    metrics = dict(agg.metrics)
+    if timing["median_s"] is not None:
+        metrics["time_s"] = timing["median_s"]
+    return {
+        "suite": suite.name,
+        "suite_title": suite.title,
+        "method": run.method,
+        "enhancer": config,
+        "n_images": len(samples),
+        "metrics": metrics,
+        "breakdown": agg.breakdown,
+        "time": timing,
+        "conventions": {**suite.conventions(), "time_s": "median seconds per image of the enhancement call "
+                        f"alone ({warmup} warm-up call(s), device synchronised when CUDA)"},
+        "notes": agg.notes + ([suite.note()] if suite.note() else []),
+        "published": suite.published.get(run.method),
+        "paper_source": suite.paper_source,
+        "suite_config": _json_safe(suite.config()),
+        "device": describe_device(device),
+        "versions": versions(),
+        "cache": str(run.cache_dir.relative_to(out)),
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
 
 
 def suite_check_id(sample_id: str) -> None:
