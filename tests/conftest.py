@@ -1,4 +1,8 @@
-"""Shared fixtures: real photographs from installed packages, and darkened versions of them."""
+"""Shared fixtures: real photographs from installed packages, and darkened versions of them.
+
+Importing `_shared` first points the weight store at a session folder provisioned from ../shared/weights (see
+tests/_shared.py, which also has the skip markers for tests that need real data or official weights).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import torch.nn.functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import _shared  # noqa: E402,F401  (the session weight store, before anything resolves weights)
 
 from gefu.bench.degrade import darken  # noqa: E402
 from gefu.samples import load_sample  # noqa: E402

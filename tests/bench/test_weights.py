@@ -25,6 +25,7 @@ def dirs(tmp_path, monkeypatch) -> tuple[Path, Path]:
     monkeypatch.setenv("GEFU_HOME", str(tmp_path / "gefu"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("GEFU_RETINEXNET", raising=False)
+    monkeypatch.delenv("GEFU_WEIGHTS", raising=False)
     return tmp_path / "gefu", tmp_path / "torch" / "hub"
 
 
@@ -68,7 +69,7 @@ def test_provision_mobilenet_copies_torchvision_checkpoint_unchanged(dirs):
 def test_provision_refuses_a_source_with_the_wrong_hash(dirs, tmp_path, monkeypatch):
     fake = tmp_path / "mobilenet_v2-b0353104.pth"
     fake.write_bytes(b"something else entirely")
-    monkeypatch.setattr(weights, "mobilenet_v2_source", lambda: fake)
+    monkeypatch.setattr(weights.packaged, "mobilenet_v2_source", lambda: fake)
     (result,) = weights.provision(only=["mobilenet_v2"])
     assert result.action == "failed" and "sha256" in result.message and not result.ok
     assert not weights.mobilenet_v2_path().exists()
@@ -155,14 +156,6 @@ def test_weight_status_lists_everything_and_reads_the_hf_cache(dirs, tmp_path):
     (snap / "model.safetensors").write_text("x")
     clip = {w.name: w for w in weights.weight_status(hf_cache_dir=hf)}["clip-vit-b32"]
     assert clip.available and clip.present and Path(clip.location) == snap
-
-
-def test_weight_status_retinexnet_from_env(dirs, tmp_path, monkeypatch):
-    f = tmp_path / "decom.pth"
-    f.write_bytes(b"x")
-    monkeypatch.setenv("GEFU_RETINEXNET", str(f))
-    assert weights.retinexnet_path() == f
-    assert {w.name: w for w in weights.weight_status()}["retinexnet-decom"].location == str(f)
 
 
 @needs_mobilenet

