@@ -23,6 +23,13 @@ def test_pad_to_multiple_reflects_like_numpy_and_replicates_tiny_images():
     assert size == (1, 2) and tiny.shape == (1, 3, 8, 8) and torch.all(tiny == 1)
     same, _ = pad_to_multiple(x, 1)
     assert same is x
+    # min_side: at least 2 pixels (reflect-padded convs), then the multiple
+    y, size = pad_to_multiple(torch.ones(1, 3, 1, 5), 1, min_side=2)
+    assert size == (1, 5) and y.shape == (1, 3, 2, 5)
+    y, _ = pad_to_multiple(torch.ones(1, 3, 1, 5), 4, min_side=2)
+    assert y.shape == (1, 3, 4, 8)
+    y, _ = pad_to_multiple(x, 1, min_side=2)
+    assert y is x
 
 
 def test_read_checkpoint_keeps_weights_only_with_an_explicit_allowlist(tmp_path):

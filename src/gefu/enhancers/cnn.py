@@ -110,11 +110,14 @@ def init_random(net: nn.Module, seed: int = 0, std: float = 0.02) -> nn.Module:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad (N, C, H, W) at the bottom and right up to multiples of `multiple`: reflect where the image is large
-    enough, replicate otherwise (reflect needs pad < side). Returns the padded tensor and the original (H, W)."""
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (N, C, H, W) at the bottom and right up to multiples of `multiple`, and to at least `min_side` (for
+    networks whose own padding needs a few pixels, e.g. reflect-padded convs need 2): reflect where the image is
+    large enough, replicate otherwise (reflect needs pad < side). Returns the padded tensor and the original
+    (H, W)."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    ph, pw = (-max(h, min_side)) % multiple, (-max(w, min_side)) % multiple
+    ph, pw = ph + max(0, min_side - h), pw + max(0, min_side - w)
     if ph == 0 and pw == 0:
         return x, (h, w)
     mode = "reflect" if ph < h and pw < w else "replicate"
@@ -130,13 +133,16 @@ class CNNEnhancer(Enhancer):
     """Base for official-checkpoint enhancers. Subclasses set `name`, `weight_names` (table entries, in the order
     `load` expects them), optionally `multiple`, and implement `build()`, `load(paths)` and `run(x)`.
 
-    `run(x)` gets (N, 3, H', W') float in [0, 1] with H', W' multiples of `multiple`, already in the network's
-    dtype, device and memory format, and returns the enhanced image as the official test script saves it, before
-    the final clamp (the base clamps to [0, 1] and crops).
+    `run(x)` gets (N, 3, H', W') float in [0, 1] with H', W' multiples of `multiple` (and ≥ `min_side`), already
+    in the network's dtype, device and memory format, and returns the enhanced image as the official test script
+    saves it, before the final clamp (the base clamps to [0, 1] and crops).
     """
 
     weight_names: ClassVar[tuple[str, ...]] = ()
-    multiple: ClassVar[int] = 1
+    #: input sides are padded up to multiples of this (an instance may set its own, e.g. from an option).
+    multiple: int = 1
+    #: and to at least this many pixels (reflect-padded convs need 2).
+    min_side: ClassVar[int] = 1
     #: run convolutions channels_last (same values within float rounding; several times faster on CPU and GPU).
     channels_last: bool = True
 
@@ -204,7 +210,7 @@ class CNNEnhancer(Enhancer):
         p = next(self.net.parameters(), None)
         if p is not None:  # the net's dtype and device are the caller's choice (`.to(...)`)
             x = x.to(device=p.device, dtype=p.dtype)
-        x, (h, w) = pad_to_multiple(x, self.multiple)
+        x, (h, w) = pad_to_multiple(x, self.multiple, self.min_side)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = self.run(x)
