@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import ENHANCERS, Enhancer, NumpyEnhancer, create_enhancer, list_enhancers
+from .base import ENHANCERS, Enhancer, NumpyEnhancer, PublishedFigure, create_enhancer, list_enhancers
 
 # Modules that register enhancers; imported lazily so `import gefu` stays light.
 _MODULES = ("classical", "zero_dce", "scuf")
@@ -19,4 +19,4 @@ def _load_all() -> None:
                 raise
 
 
-__all__ = ["ENHANCERS", "Enhancer", "NumpyEnhancer", "create_enhancer", "list_enhancers"]
+__all__ = ["ENHANCERS", "Enhancer", "NumpyEnhancer", "PublishedFigure", "create_enhancer", "list_enhancers"]

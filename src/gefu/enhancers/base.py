@@ -11,6 +11,7 @@ function so it meets the contract on batches and on any device.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -31,10 +32,23 @@ def check_image_batch(x: torch.Tensor) -> None:
         raise ValueError(f"expected a float tensor in [0, 1], got dtype {x.dtype}")
 
 
+@dataclass(frozen=True)
+class PublishedFigure:
+    """A method paper's own result on a test set, as printed there (for tables beside gefu's measurement).
+
+    `source` says where it is printed, e.g. "IAT paper (BMVC 2022, arXiv:2205.14871v3), Table 1"."""
+
+    psnr: float
+    ssim: float | None
+    source: str
+
+
 class Enhancer(torch.nn.Module):
     """Base class: subclasses implement `enhance(x)`; `forward` validates input and clamps output."""
 
     name: ClassVar[str] = "enhancer"
+    #: the method paper's own LOL-v1 (eval15) PSNR/SSIM, where that paper prints one; None otherwise.
+    published_lol_v1: ClassVar[PublishedFigure | None] = None
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
