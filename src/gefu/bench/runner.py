@@ -44,7 +44,7 @@ from .suites import ProgressFactory, Sample, Suite, open_bar, stable_hash
 
 log = logging.getLogger(__name__)
 
-_VERSION_PACKAGES = ("gefu", "torch", "torchvision", "numpy", "lpips", "opencv-python-headless", "yuface")
+_VERSION_PACKAGES = ("gefu", "torch", "torchvision", "numpy", "lpips", "opencv-contrib-python-headless", "yuface")
 
 
 @dataclass

@@ -235,7 +235,7 @@ WEIGHTS: tuple[WeightFile, ...] = (
     ),
     WeightFile(
         name="haar-frontalface", kind="package", used_by="face detector haar", licence="Intel licence (OpenCV data)",
-        source="PyPI opencv-python-headless<5 : cv2/data/haarcascade_frontalface_default.xml",
+        source="PyPI opencv-contrib-python-headless<5 : cv2/data/haarcascade_frontalface_default.xml",
     ),
     # ---- Hugging Face models and user-supplied checkpoints --------------------------------------------------------
     WeightFile(

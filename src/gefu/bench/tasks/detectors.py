@@ -76,7 +76,7 @@ class YuNetDetector(Detector):
 
 @DETECTORS.register("haar", "haarcascade")
 class HaarDetector(Detector):
-    """OpenCV's Haar cascade (frontal face, ships in opencv-python < 5). Score = the cascade's level weight
+    """OpenCV's Haar cascade (frontal face, ships in opencv(-contrib)-python < 5). Score = the cascade's level weight
     (unbounded; only its ranking matters for AP)."""
 
     name = "haar"
@@ -90,8 +90,8 @@ class HaarDetector(Detector):
         path = Path(cascade) if Path(cascade).is_file() else Path(root or "") / cascade
         if not path.is_file():
             raise FileNotFoundError(
-                f"detector 'haar': cascade {cascade} not found; it ships in opencv-python(-headless) < 5 "
-                "(pip install 'opencv-python-headless<5'), or pass cascade=/path/to/file.xml"
+                f"detector 'haar': cascade {cascade} not found; it ships in opencv-contrib-python-headless < 5 "
+                "(pip install 'opencv-contrib-python-headless<5'), or pass cascade=/path/to/file.xml"
             )
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
