@@ -10,11 +10,13 @@ from typing import Any
 
 from .common import HelpFormatter, default_device, parse_options
 
-SUITE_NAMES = ("mini", "lol", "lsrw", "codan", "darkface", "bdd-night")
+SUITE_NAMES = ("mini", "lol-v1", "unpaired", "lol", "lsrw", "codan", "darkface", "bdd-night")
 
 EXAMPLES = """examples:
   gefu bench --suite mini --methods none,gamma,lime,zero-dce
   gefu bench --suite mini --methods none,lime --option lime.alpha=0.2 --option suite.detector=mtcnn
+  gefu bench --suite lol-v1 --data ~/data/LOL-v1/eval15 --methods none,lime,zero-dce
+  gefu bench --suite unpaired --data ~/data/DICM --methods none,lime
   gefu bench --suite lol --data ~/data/LOL-v2 --methods none,lime,scuf --option scuf.checkpoint=scuf-ckpt/
   gefu bench --suite codan --data ~/data/CODaN --methods none,scuf --task-weights resnet18_codan.pt --device cuda
 

@@ -9,6 +9,8 @@ Suites (`create_suite(name, ...)`, `list_suites()`), one module per family:
 - `mini` (`mini.py`) — GEFU-mini, the offline smoke benchmark: real photographs shipped with installed packages,
   darkened synthetically, scored against the originals (model agreement, not human labels).
 - `lol`, `lsrw` (`paper_iqa.py`) — IQA on LOL-v2-real and LSRW (the paper's Table 2).
+- `lol-v1`, `unpaired` (`real.py`) — real captures beyond the paper's tables: LOL-v1 pairs (PSNR / SSIM / LPIPS)
+  and folders of real dark photos without references (no-reference IQA: NIQE, BRISQUE).
 - `codan`, `darkface`, `bdd-night` (`paper_tasks.py`) — classification top-1, face-detection mAP and
   segmentation mIoU (the paper's Table 4). They need `data=DIR` and, for the frozen models that cannot be had
   offline, a user checkpoint.
@@ -33,6 +35,7 @@ from .base import (
 from .dataset import DatasetSuite
 from .mini import MiniSuite, downscale, level_seed, make_mini_images
 from .paper_iqa import IQASuite, LOLSuite, LSRWSuite
+from .real import NR_METRICS, LOLv1Suite, UnpairedSuite, available_nr_metrics
 from .paper_tasks import BDDNightSuite, CODaNSuite, DarkFaceSuite, TaskSuite
 from .scoring import IQA_METRICS, TIME_METRIC, IQAScorer
 
@@ -40,5 +43,5 @@ __all__ = [
     "SUITES", "Aggregate", "Metric", "ProgressBar", "ProgressFactory", "Sample", "Suite", "create_suite",
     "list_suites", "open_bar", "stable_hash", "DatasetSuite", "MiniSuite", "downscale", "level_seed",
     "make_mini_images", "IQASuite", "LOLSuite", "LSRWSuite", "TaskSuite", "CODaNSuite", "DarkFaceSuite",
-    "BDDNightSuite", "IQA_METRICS", "TIME_METRIC", "IQAScorer",
+    "BDDNightSuite", "LOLv1Suite", "UnpairedSuite", "NR_METRICS", "available_nr_metrics", "IQA_METRICS", "TIME_METRIC", "IQAScorer",
 ]  # fmt: skip
