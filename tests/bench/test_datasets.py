@@ -138,9 +138,10 @@ def darkface_root(tmp_path: Path) -> Path:
 def test_darkface_boxes_and_test_list(darkface_root, tmp_path):
     ds = darkface(darkface_root)
     assert ds.task == "detection" and [s.id for s in ds] == ["image/1.png", "image/10.png", "image/2.png"]
-    boxes = {s.id: s.target for s in ds}
+    boxes = {s.id: s.target.boxes for s in ds}
     np.testing.assert_array_equal(boxes["image/1.png"], [[10, 20, 30, 45], [50, 60, 58, 70]])
     assert boxes["image/2.png"].shape == (0, 4) and boxes["image/1.png"].dtype == np.float32
+    assert all(s.target.ignore.shape == (0, 4) for s in ds)  # txt labels have no difficult faces
     lst = tmp_path / "test_list.txt"
     lst.write_text("10.png\n# a comment\n\n1\n")
     ds = darkface(darkface_root, test_list=lst)
@@ -163,6 +164,57 @@ def test_darkface_label_errors(darkface_root):
         darkface(darkface_root)
     with pytest.raises(FileNotFoundError, match="image"):
         darkface(darkface_root / "label")
+
+
+def write_voc(path: Path, faces: list[tuple[float, float, float, float, int]], size=(64, 48)) -> None:
+    """A VOC XML annotation as the DARK FACE release has it: one <object> Face per box, with <difficult>."""
+    objs = "".join(
+        f"<object><name>Face</name><difficult>{d}</difficult><bndbox><xmin>{a}</xmin><ymin>{b}</ymin>"
+        f"<xmax>{c}</xmax><ymax>{e}</ymax></bndbox></object>" for a, b, c, e, d in faces
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"<annotation><size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"
+                    f"{objs}</annotation>")
+
+
+@pytest.mark.parametrize("layout", ["DARK_FACE/images", "UG2/imgs", "DARK_FACE/image"])
+def test_darkface_release_layouts_read_xml_and_val_list(tmp_path, layout):
+    # The authors' release: DARK_FACE/{images, label, xml, main/val.txt}; MAET's: UG2/{imgs, xml, label, main}.
+    base = tmp_path / layout.split("/")[0]
+    for i in (1, 2, 3):
+        _img(base / layout.split("/")[1] / f"{i}.png", i)
+        (base / "label").mkdir(exist_ok=True)
+        (base / "label" / f"{i}.txt").write_text("1\n10.7 20.2 30.9 40.5\n")
+        write_voc(base / "xml" / f"{i}.xml", [(10.7, 20.2, 30.9, 40.5, 0), (40.0, 5.0, 44.0, 9.0, 1)])
+    (base / "main").mkdir()
+    (base / "main" / "val.txt").write_text("3\n1\n")
+    for root in (tmp_path, base):  # the folder holding DARK_FACE/ or UG2/, or that folder itself
+        ds = darkface(root)
+        assert [s.id for s in ds] == [f"{layout.split('/')[1]}/3.png", f"{layout.split('/')[1]}/1.png"]
+        assert ds.info["test_list"].endswith("main/val.txt")
+    # Default: the txt labels, as written.
+    np.testing.assert_allclose(darkface(base)[0].target.boxes, [[10.7, 20.2, 30.9, 40.5]], rtol=1e-6)
+    # XML: the difficult face is ignored, not a ground truth; coordinates as written.
+    t = darkface(base, annotations="xml")[0].target
+    np.testing.assert_allclose(t.boxes, [[10.7, 20.2, 30.9, 40.5]], rtol=1e-6)
+    np.testing.assert_array_equal(t.ignore, [[40, 5, 44, 9]])
+    # The official reading (MAET's UG2FaceDataset): int() of each coordinate, then − 1 — ignored boxes too.
+    t = darkface(base, annotations="xml", official_boxes=True)[0].target
+    np.testing.assert_array_equal(t.boxes, [[9, 19, 29, 39]])
+    np.testing.assert_array_equal(t.ignore, [[39, 4, 43, 8]])
+    with pytest.raises(ValueError, match="XML"):
+        darkface(base, annotations="txt", official_boxes=True)
+
+
+def test_darkface_folder_options_reach_the_loader(tmp_path):
+    for i in (1, 2):
+        _img(tmp_path / "dark" / f"{i}.png", i)
+        (tmp_path / "boxes").mkdir(exist_ok=True)
+        (tmp_path / "boxes" / f"{i}.txt").write_text("1\n1 2 3 4\n")
+    with pytest.raises(FileNotFoundError, match="image"):
+        darkface(tmp_path)
+    ds = darkface(tmp_path, image_dir="dark", label_dir="boxes")
+    assert [s.id for s in ds] == ["dark/1.png", "dark/2.png"]
 
 
 # ------------------------------------------------------------------------------------------------ BDD100k-night
@@ -188,6 +240,26 @@ def test_bdd_night_pairs_images_with_trainid_labels(tmp_path):
         load_label(root / "rgb.png")
     with pytest.raises(FileNotFoundError, match="labels"):
         bdd_night(root / "images")
+
+
+def test_bdd_night_official_layout_and_label_values(tmp_path):
+    # The authors' release: images/test/*.jpg (dark inputs) + labels/test/*.png; other image folders beside.
+    root = tmp_path / "bdd100k-night"
+    _img(root / "images" / "test" / "a.jpg", 1)
+    _img(root / "images" / "gefu_seg" / "a.png", 2)  # enhanced outputs of the official scripts: not inputs
+    lab = np.full((4, 6), 255, np.uint8)
+    lab[0] = 18
+    (root / "labels" / "test").mkdir(parents=True)
+    Image.fromarray(lab, mode="L").save(root / "labels" / "test" / "a.png")
+    ds = bdd_night(root)
+    assert [s.id for s in ds] == ["images/test/a.jpg"] and ds[0].target == root / "labels" / "test" / "a.png"
+    assert load_label(ds[0].target, num_classes=19).max() == 255
+    # A Cityscapes labelIds PNG (ids up to 33) given as trainIds: an error naming the file, not pixels dropped.
+    lab[1] = 26  # labelId of "car"
+    Image.fromarray(lab, mode="L").save(root / "labels" / "test" / "a.png")
+    with pytest.raises(ValueError, match=r"a\.png: label values \[26\]"):
+        load_label(ds[0].target, num_classes=19)
+    assert load_label(ds[0].target).max() == 255  # without num_classes: read as is
 
 
 # ------------------------------------------------------------------------------------------------ generic folders

@@ -229,6 +229,9 @@ def test_mean_iou_empty_and_out_of_range():
     assert per[1] == pytest.approx(0.5) and math.isnan(per[0])
     with pytest.raises(ValueError, match="differ in shape"):
         metrics.mean_iou([np.zeros((2, 2))], [np.zeros((2, 3))], num_classes=2)
+    # A label outside [0, C) that is not the ignore index is an error, not silently dropped pixels.
+    with pytest.raises(ValueError, match=r"values \[26\] are outside \[0, 19\)"):
+        metrics.confusion_matrix([np.zeros((1, 3))], [np.array([[0, 26, 255]])], num_classes=19)
 
 
 # ------------------------------------------------------------------------------------------------ top-1 and registry

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -39,15 +40,28 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor,
     return pred, target
 
 
-def match_size(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def match_size(
+    pred: torch.Tensor, target: torch.Tensor, mode: Literal["bicubic", "opencv-bilinear"] = "bicubic"
+) -> torch.Tensor:
     """Resize `pred` (N, C, h, w) to the spatial size of `target` (N, C, H, W) if they differ (IQA protocol).
 
-    Bicubic with antialiasing, clamped to [0, 1]; returns `pred` itself when the sizes already agree.
+    mode="bicubic" (default): bicubic with antialiasing, clamped to [0, 1]. mode="opencv-bilinear": what the
+    official GEFU IQA script does — `cv2.resize(pred, (W, H))` (INTER_LINEAR, no antialiasing) on the float64
+    HWC image. Returns `pred` itself when the sizes already agree (cv2.resize to the same size is a copy).
     """
     pred, target = _as_batch(pred, "pred"), _as_batch(target, "target")
     if pred.shape[-2:] == target.shape[-2:]:
         return pred
-    out = F.interpolate(pred, size=target.shape[-2:], mode="bicubic", antialias=True, align_corners=False)
+    h, w = target.shape[-2:]
+    if mode == "opencv-bilinear":
+        import cv2
+
+        arrs = pred.detach().double().cpu().permute(0, 2, 3, 1).numpy()  # (N, h, w, C)
+        out = np.stack([np.atleast_3d(cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)) for a in arrs])
+        return torch.from_numpy(out).permute(0, 3, 1, 2).to(device=pred.device, dtype=pred.dtype)
+    if mode != "bicubic":
+        raise ValueError(f"mode must be 'bicubic' or 'opencv-bilinear', got {mode!r}")
+    out = F.interpolate(pred, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
     return out.clamp(0, 1)
 
 
@@ -56,15 +70,18 @@ def match_size(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image, in dB.
+def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0,
+         max_db: float | None = None) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, in dB: 10·log10(data_range² / MSE).
 
-    pred, target: (N, 3, H, W) (or (3, H, W)) in [0, data_range]. Returns (N,) float64 on the input device;
-    identical images give +inf.
+    pred, target: (N, 3, H, W) (or (3, H, W)) in [0, data_range]. Returns (N,) float64 on the input device.
+    Identical images give +inf, unless `max_db` caps the value (the official GEFU script returns 100 dB when
+    MSE < 1e-10, i.e. `max_db=100` with data_range 1): a mean over images must never average an infinity.
     """
     pred, target = _check_pair(pred, target)
     mse = (pred.double() - target.double()).pow(2).flatten(1).mean(dim=1)  # (N,)
-    return 10.0 * torch.log10(data_range**2 / mse)
+    out = 10.0 * torch.log10(data_range**2 / mse)
+    return out if max_db is None else out.clamp(max=float(max_db))
 
 
 def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -36,36 +36,48 @@ def voc_ap(
     detections: Sequence[np.ndarray],
     ground_truths: Sequence[np.ndarray],
     iou_threshold: float = 0.5,
+    ignore: Sequence[np.ndarray] | None = None,
 ) -> float:
     """VOC all-point average precision for one class over a set of images, in [0, 1].
 
     detections: per image an array (K, 5) of x1, y1, x2, y2, score (K may be 0).
     ground_truths: per image an array (M, 4) of x1, y1, x2, y2 (M may be 0).
-    All detections of the set are ranked by score; each is a true positive when its best-overlapping
-    ground-truth box in the same image has IoU ≥ `iou_threshold` and was not taken by a higher-scored
-    detection (mmdetection's rule, which the paper's detector evaluation used; the VOC devkit uses a strict >,
-    which differs only at exact equality). AP = area under the precision envelope (all points, "area" mode).
-    Returns nan when the set has no ground-truth box at all (recall is undefined).
+    ignore: optional, per image an array (I, 4) of ignored ground-truth boxes (VOC `difficult`): neither hit
+    nor miss — they do not count towards recall, and a detection whose best overlap is one of them is neither
+    a true nor a false positive.
+    All detections of the set are ranked by score; each is matched to its best-overlapping box of the same
+    image (ignored ones included); IoU ≥ `iou_threshold` with a box no higher-scored detection took makes it a
+    true positive (mmdetection's `tpfp_default`, which the paper's detector evaluation used; the VOC devkit
+    uses a strict >, which differs only at exact equality). AP = area under the precision envelope (all
+    points, "area" mode). Returns nan when the set has no (non-ignored) ground-truth box (recall is undefined).
     """
-    if len(detections) != len(ground_truths):
-        raise ValueError(f"{len(detections)} detection arrays for {len(ground_truths)} ground-truth arrays")
+    if len(detections) != len(ground_truths) or (ignore is not None and len(ignore) != len(ground_truths)):
+        raise ValueError(f"{len(detections)} detection arrays for {len(ground_truths)} ground-truth arrays"
+                         + (f" and {len(ignore)} ignore arrays" if ignore is not None else ""))
     scores, tps, n_gt = [], [], 0
     for i, (det, gt) in enumerate(zip(detections, ground_truths)):
         det = np.asarray(det, dtype=np.float64).reshape(-1, 5) if np.size(det) else np.zeros((0, 5))
         gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4) if np.size(gt) else np.zeros((0, 4))
+        ign = np.zeros((0, 4)) if ignore is None or not np.size(ignore[i]) else \
+            np.asarray(ignore[i], dtype=np.float64).reshape(-1, 4)
         n_gt += len(gt)
-        order = np.argsort(-det[:, 4], kind="stable")
-        det = det[order]
+        det = det[np.argsort(-det[:, 4], kind="stable")]
         tp = np.zeros(len(det), dtype=bool)
-        if len(gt):
-            iou = box_iou(det[:, :4], gt)  # (K, M)
+        counted = np.ones(len(det), dtype=bool)  # False: matched an ignored box
+        boxes = np.concatenate([gt, ign])
+        if len(boxes):
+            iou = box_iou(det[:, :4], boxes)  # (K, M + I)
             taken = np.zeros(len(gt), dtype=bool)
             for k in range(len(det)):
                 j = int(np.argmax(iou[k]))
-                if iou[k, j] >= iou_threshold and not taken[j]:
+                if iou[k, j] < iou_threshold:
+                    continue
+                if j >= len(gt):
+                    counted[k] = False
+                elif not taken[j]:
                     tp[k], taken[j] = True, True
-        scores.append(det[:, 4])
-        tps.append(tp)
+        scores.append(det[counted, 4])
+        tps.append(tp[counted])
     if n_gt == 0:
         return float("nan")
     score = np.concatenate(scores)
@@ -96,9 +108,10 @@ def confusion_matrix(
     """Pixel confusion matrix (num_classes, num_classes + 1), rows = ground truth, columns = prediction.
 
     preds, labels: one (H, W) integer array or a sequence of them (same shapes pairwise). Pixels whose label is
-    `ignore_index` or outside [0, num_classes) are skipped. Predictions outside [0, num_classes) land in the
-    last column ("no valid class"): they count as misses for the true class and as nobody's false positive.
-    Sum matrices of several calls to accumulate over a set.
+    `ignore_index` are skipped; any other label outside [0, num_classes) is an error (e.g. Cityscapes labelIds
+    given for trainIds: silently dropping them would score half the pixels). Predictions outside
+    [0, num_classes) land in the last column ("no valid class"): they count as misses for the true class and as
+    nobody's false positive. Sum matrices of several calls to accumulate over a set.
     """
     if isinstance(preds, np.ndarray) and preds.ndim == 2:
         preds, labels = [preds], [labels]
@@ -114,9 +127,13 @@ def confusion_matrix(
             )
         t = t.astype(np.int64).ravel()
         p = p.astype(np.int64).ravel()
-        keep = (t >= 0) & (t < num_classes)
-        if ignore_index is not None:
-            keep &= t != ignore_index
+        keep = t != ignore_index if ignore_index is not None else np.ones(t.shape, dtype=bool)
+        bad = keep & ((t < 0) | (t >= num_classes))
+        if bad.any():
+            raise ValueError(
+                f"label map {i}: values {sorted(set(np.unique(t[bad]).tolist()))[:8]} are outside [0, {num_classes}) "
+                f"and are not the ignore index {ignore_index}"
+            )
         t, p = t[keep], p[keep]
         p = np.where((p >= 0) & (p < num_classes), p, num_classes)
         cm += np.bincount(t * (num_classes + 1) + p, minlength=num_classes * (num_classes + 1)).reshape(

@@ -8,7 +8,7 @@ task               loaders                                               `Sample
 =================  ====================================================  ==========================================
 ``iqa``            lol-v2-real, lsrw, paired                             Path of the normal-light reference image
 ``classification`` codan, labelled                                       int class index into `Dataset.classes`
-``detection``      darkface                                              float32 array (M, 4) of x1, y1, x2, y2
+``detection``      darkface                                              `FaceBoxes`: (M, 4) x1, y1, x2, y2 + ignored
 ``segmentation``   bdd-night                                             Path of the trainId label PNG (`load_label`)
 =================  ====================================================  ==========================================
 
@@ -31,11 +31,12 @@ from .base import (
     load_label,
 )
 from .classification import codan, labelled
-from .detection import darkface
+from .detection import FaceBoxes, darkface, load_voc_faces
 from .iqa import lol_v2_real, lsrw, paired
 from .segmentation import bdd_night
 
 __all__ = [
     "Sample", "Dataset", "DATASETS", "load_dataset", "list_datasets", "load_boxes", "load_label", "CODAN_CLASSES",
-    "CITYSCAPES_CLASSES", "lol_v2_real", "lsrw", "codan", "darkface", "bdd_night", "paired", "labelled",
+    "CITYSCAPES_CLASSES", "FaceBoxes", "load_voc_faces", "lol_v2_real", "lsrw", "codan", "darkface", "bdd_night",
+    "paired", "labelled",
 ]  # fmt: skip

@@ -210,8 +210,12 @@ def load_boxes(path: str | os.PathLike) -> np.ndarray:
     return boxes
 
 
-def load_label(path: str | os.PathLike) -> np.ndarray:
-    """Read a segmentation label PNG of class ids (trainIds; 255 = ignore) → int64 (H, W)."""
+def load_label(path: str | os.PathLike, num_classes: int | None = None, ignore_index: int | None = 255) -> np.ndarray:
+    """Read a segmentation label PNG of class ids (trainIds; 255 = ignore) → int64 (H, W).
+
+    With `num_classes`, a value outside [0, num_classes) other than `ignore_index` is an error naming the file
+    (a Cityscapes labelIds PNG, ids 0–33, would otherwise be scored on the pixels that happen to be < 19).
+    """
     path = Path(path)
     with Image.open(path) as img:
         if img.mode not in ("L", "P", "I", "I;16", "I;16L", "I;16B"):
@@ -219,4 +223,21 @@ def load_label(path: str | os.PathLike) -> np.ndarray:
                 f"{path}: label images must hold class ids (mode L/P/I), got mode {img.mode}; colour-coded masks "
                 "must be converted to trainId PNGs first"
             )
-        return np.asarray(img).astype(np.int64)
+        label = np.asarray(img).astype(np.int64)
+    if num_classes is not None:
+        values = np.unique(label)
+        bad = [int(v) for v in values if not (0 <= v < num_classes) and v != ignore_index]
+        if bad:
+            raise ValueError(
+                f"{path}: label values {bad[:8]} are outside [0, {num_classes}) and are not the ignore index "
+                f"{ignore_index}; the labels must be trainIds (Cityscapes labelIds, 0–33, must be converted first)"
+            )
+    return label
+
+
+def subdir(root: Path, rel_path: str) -> Path | None:
+    """`root/rel_path` with every part matched like `child` (case-insensitively), or None."""
+    base: Path | None = root
+    for part in Path(rel_path).parts:
+        base = child(base, part) if base is not None else None
+    return base

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
-from .base import DATASETS, Dataset, Sample, child, find_base, key_number, key_stem, list_images, nonempty, pair_by_key, rel
+from .base import (DATASETS, Dataset, Sample, child, find_base, key_number, key_stem, list_images, nonempty,
+                   pair_by_key, rel)
 
 
 @DATASETS.register("lol-v2-real", "lol", "lolv2-real")

@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 
 from ..datasets import load_dataset
 from .base import Sample, Suite, stable_hash
-
-PAPER = "published in the SCUF paper (Wang et al., ICCV 2025; Tables 2 and 4)"
+from .published import PublishedTable
 
 
 class DatasetSuite(Suite):
@@ -16,6 +15,8 @@ class DatasetSuite(Suite):
 
     dataset: ClassVar[str] = ""
     layout: ClassVar[str] = ""  # the expected layout, for the error message
+    #: The paper's numbers for this suite (`gefu.bench.suites.published`), or None.
+    table: ClassVar[PublishedTable | None] = None
 
     def __init__(self, data: str | None = None, **options: Any) -> None:
         if data is None:
@@ -25,6 +26,22 @@ class DatasetSuite(Suite):
             )
         super().__init__(data=str(Path(data).expanduser().resolve()), **options)
         self.ds: Any = None
+
+    @property
+    def published(self) -> dict[str, dict[str, float]]:  # type: ignore[override]
+        return self.table.rows if self.table else {}
+
+    @property
+    def paper_source(self) -> str | None:  # type: ignore[override]
+        return self.table.source() if self.table else None
+
+    def protocol_note(self) -> str:
+        """Says so when this run's protocol is not the one the paper's numbers were measured under."""
+        protocol = self.options.get("protocol", "standard")
+        if self.table and protocol != self.table.protocol:
+            return (f"This run used the {protocol} protocol; the paper's numbers were measured under the "
+                    f"{self.table.protocol} protocol (--option suite.protocol={self.table.protocol}).")
+        return ""
 
     def dataset_options(self) -> dict[str, Any]:
         return {}

@@ -25,7 +25,8 @@ from ...imageio import load_image, save_image
 from ...samples import sample_photos
 from ..degrade import LEVELS, darken
 from .base import SUITES, Aggregate, Metric, Sample, Suite, open_bar, stable_hash
-from .scoring import IQA_METRICS, IQAScorer, boxes_array, build_task, classify, detect, iqa_aggregate
+from .scoring import (IQA_METRICS, IQAScorer, boxes_array, build_task, classify, detect, iqa_aggregate,
+                      psnr_cap_note, PSNR_CAP_DB)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class MiniSuite(Suite):
         return stable_hash({
             "input": self.input_key(),
             "lpips": self.iqa.has_lpips,
+            "psnr_cap_db": PSNR_CAP_DB,
             "classifier": None if self.class_error else self.options["classifier"],
             "detector": None if self.det_error else self.options["detector"],
             "face_threshold": self.options["face_threshold"],
@@ -311,7 +313,7 @@ class MiniSuite(Suite):
             if group:
                 breakdown[lv] = {**iqa_aggregate([records[s.id] for s in group]),
                                  **self._task_metrics(group, records)}
-        notes = []
+        notes = psnr_cap_note(recs)
         if self.class_error:
             notes.append(f"top-1 agreement skipped: {self.class_error}")
         if self.det_error:

@@ -1,4 +1,10 @@
-"""The paper's IQA suites (Table 2): LOL-v2-real and LSRW, full-reference PSNR / SSIM / LPIPS."""
+"""The paper's IQA suites (its Table 4): LOL-v2-real and LSRW, full-reference PSNR / SSIM / LPIPS.
+
+protocol="standard" (default) or "official" (the authors' `src/iqa_eval.py`): see `IQAScorer`. Both pair
+outputs with references by file name. (The official script pairs `os.listdir` orders — its `sorted()` result is
+discarded — which matches pairs only when both folders happen to list in the same order; gefu does not
+reproduce that.)
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,26 @@ from typing import Any
 import torch
 
 from ...imageio import load_image
+from . import published
 from .base import SUITES, Aggregate, Sample, stable_hash
-from .dataset import PAPER, DatasetSuite
-from .scoring import IQA_METRICS, IQAScorer, iqa_aggregate
+from .dataset import DatasetSuite
+from .scoring import IQA_METRICS, PSNR_CAP_DB, IQAScorer, iqa_aggregate, psnr_cap_note
 
 
 class IQASuite(DatasetSuite):
     metrics = IQA_METRICS
 
-    def __init__(self, data: str | None = None, lpips: bool = True, lpips_net: str = "alex", **options: Any):
-        super().__init__(data=data, lpips=bool(lpips), lpips_net=lpips_net, **options)
-        self.iqa = IQAScorer(use_lpips=bool(lpips), net=lpips_net)
+    def __init__(self, data: str | None = None, lpips: bool = True, lpips_net: str = "alex",
+                 protocol: str = "standard", **options: Any):
+        super().__init__(data=data, lpips=bool(lpips), lpips_net=lpips_net, protocol=protocol, **options)
+        self.iqa = IQAScorer(use_lpips=bool(lpips), net=lpips_net, protocol=protocol)
 
     def score_key(self) -> str:
-        return stable_hash({"input": self.input_key(), "lpips": self.iqa.has_lpips, "net": self.iqa.net})
+        return stable_hash({"input": self.input_key(), "lpips": self.iqa.has_lpips, "net": self.iqa.net,
+                            "protocol": self.iqa.protocol, "psnr_cap": PSNR_CAP_DB})
+
+    def note(self) -> str:
+        return self.protocol_note()
 
     def conventions(self) -> dict[str, str]:
         return {"data": f"{self.dataset} at {self.options['data']}", "pairing": "by file name (gefu.bench.datasets)",
@@ -41,7 +53,8 @@ class IQASuite(DatasetSuite):
     def aggregate(self, samples, records) -> Aggregate:
         groups = sorted({s.group for s in samples} - {""})
         breakdown = {g: iqa_aggregate([records[s.id] for s in samples if s.group == g]) for g in groups}
-        notes = [] if self.iqa.has_lpips else [f"LPIPS skipped: {self.iqa.lpips_error}"]
+        notes = psnr_cap_note([records[s.id] for s in samples])
+        notes += [] if self.iqa.has_lpips else [f"LPIPS skipped: {self.iqa.lpips_error}"]
         return Aggregate(iqa_aggregate([records[s.id] for s in samples]), breakdown if len(groups) > 1 else {},
                          notes)
 
@@ -54,8 +67,7 @@ class LOLSuite(IQASuite):
     title = "LOL-v2-real (IQA)"
     dataset = "lol-v2-real"
     layout = "Real_captured/Test/{Low,Normal}"
-    paper_source = PAPER
-    published = {"scuf": {"psnr": 21.32, "ssim": 0.8073, "lpips": 0.1928}}
+    table = published.LOL
 
 
 @SUITES.register("lsrw")
@@ -66,8 +78,7 @@ class LSRWSuite(IQASuite):
     title = "LSRW (IQA)"
     dataset = "lsrw"
     layout = "Eval/{Huawei,Nikon}/{low,high}"
-    paper_source = PAPER
-    published = {"scuf": {"psnr": 18.41, "ssim": 0.5341, "lpips": 0.2974}}
+    table = published.LSRW
 
     def __init__(self, data: str | None = None, subsets: list[str] | str = ("Huawei", "Nikon"), **options: Any):
         if isinstance(subsets, str):

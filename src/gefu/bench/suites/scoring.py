@@ -24,14 +24,31 @@ IQA_METRICS = (
 )
 TIME_METRIC = Metric("time_s", "Time (s)", False, ".3f")
 
+#: PSNR never exceeds this (identical images would give +inf, and one infinity makes the mean infinite). The
+#: official GEFU script returns exactly this value when MSE < 1e-10, i.e. min(PSNR, 100 dB).
+PSNR_CAP_DB = 100.0
+PROTOCOLS = ("standard", "official")
+
+
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be 'standard' or 'official', got {protocol!r}")
+    return protocol
+
 
 class IQAScorer:
     """PSNR / SSIM / LPIPS of one image against its reference, with LPIPS skipped (and said so) when its
-    weights are not available."""
+    weights are not available.
 
-    def __init__(self, use_lpips: bool = True, net: str = "alex") -> None:
+    protocol="standard": an output of another size is resized to the reference bicubically with antialiasing.
+    protocol="official": as the official `src/iqa_eval.py` — `cv2.resize` (bilinear, no antialiasing). Both cap
+    PSNR at `PSNR_CAP_DB` (the record then says `psnr_capped`), so a mean never contains an infinity.
+    """
+
+    def __init__(self, use_lpips: bool = True, net: str = "alex", protocol: str = "standard") -> None:
         self.use_lpips = use_lpips
         self.net = net
+        self.protocol = check_protocol(protocol)
         self.lpips_error: str | None = None if use_lpips else "disabled (lpips=False)"
 
     def check(self, device: torch.device) -> None:
@@ -59,23 +76,38 @@ class IQAScorer:
     def __call__(self, pred: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
         """pred, ref: (3, H, W) in [0, 1]; pred is resized to the reference size when they differ."""
         r = ref[None].to(pred.device)  # (1, 3, H, W)
-        p = metrics.match_size(pred[None], r)  # (1, 3, H, W)
-        out = {"psnr": float(metrics.psnr(p, r)[0]), "ssim": float(metrics.ssim(p, r)[0])}
+        mode = "opencv-bilinear" if self.protocol == "official" else "bicubic"
+        p = metrics.match_size(pred[None], r, mode=mode)  # (1, 3, H, W)
+        out: dict[str, Any] = {"psnr": float(metrics.psnr(p, r, max_db=PSNR_CAP_DB)[0]),
+                               "ssim": float(metrics.ssim(p, r)[0])}
+        if out["psnr"] >= PSNR_CAP_DB:
+            out["psnr_capped"] = True
         if self.has_lpips:
             out["lpips"] = float(torch.as_tensor(metrics.lpips(p, r, net=self.net)).reshape(-1)[0])
         return out
 
     def conventions(self) -> dict[str, str]:
+        resize = ("cv2.resize to the reference size (bilinear, no antialiasing), as the official script"
+                  if self.protocol == "official" else
+                  "an output whose size differs from the reference is resized to it (bicubic, antialiased)")
         return {
-            "psnr": "RGB, [0, 1] floats, 10·log10(1/MSE) per image, then the mean over images",
+            "protocol": self.protocol,
+            "psnr": "RGB, [0, 1] floats, 10·log10(1/MSE) per image, capped at "
+            f"{PSNR_CAP_DB:g} dB (identical images), then the mean over images",
             "ssim": "MATLAB-style: Gaussian window 11, σ 1.5, valid crop, C1 = 0.01², C2 = 0.03², mean over RGB "
             "channels, per image then the mean",
             "lpips": f"official lpips package, {self.net} backbone, inputs mapped to [-1, 1]"
             if self.has_lpips
             else f"skipped — {self.lpips_error} (run `gefu weights provision`)",
-            "resize": "an output whose size differs from the reference is resized to it (bicubic, antialiased) "
-            "before scoring",
+            "resize": resize + " before scoring",
         }
+
+
+def psnr_cap_note(records: list[dict[str, Any]]) -> list[str]:
+    """A note when some image's PSNR was capped (it was identical to its reference)."""
+    n = sum(1 for r in records if r.get("psnr_capped"))
+    return [f"{n} image(s) identical to their reference: PSNR capped at {PSNR_CAP_DB:g} dB (not +inf) in the "
+            "mean"] if n else []
 
 
 def iqa_aggregate(records: list[dict[str, Any]]) -> dict[str, float]:

@@ -91,12 +91,22 @@ class Detector(TaskModel):
 
 
 class Segmenter(TaskModel):
-    """image (3, H, W) float in [0, 1] → int64 array (H, W) of class ids (same size as the input)."""
+    """image (3, H, W) float in [0, 1] → int64 array (H, W) of class ids (same size as the input).
+
+    `logits(image)` → (C, h, w) float tensor of class scores, where the model can give them (the official
+    BDD100k-night protocol sums the logits of several scales); the output may be smaller than the input.
+    """
 
     classes: tuple[str, ...] = ()
 
     def forward(self, image: torch.Tensor) -> np.ndarray:
         raise NotImplementedError
+
+    def logits(self, image: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(
+            f"segmenter {self.name!r} gives class ids only; the official multi-scale protocol needs a segmenter "
+            "that gives logits (C, H, W)"
+        )
 
 
 CLASSIFIERS: Registry[Classifier] = Registry("classifier")
@@ -153,17 +163,17 @@ def load_checkpoint(path: str | os.PathLike | None, what: str, how: str) -> dict
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], what: str, path: Any) -> None:
-    """Load `state` strictly, or raise one ValueError listing missing, unexpected and mis-shaped keys."""
+    """Load `state` strictly, or raise one ValueError listing every missing, unexpected and mis-shaped key."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     bad_shape = [f"{k} {tuple(v.shape)}≠{tuple(own[k].shape)}" for k, v in state.items()
                  if k in own and own[k].shape != v.shape]
     if missing or unexpected or bad_shape:
-        raise ValueError(
-            f"{what}: {path} does not fit the architecture — missing {missing[:4]}, unexpected {unexpected[:4]}, "
-            f"wrong shape {bad_shape[:4]} (check arch / num_classes)"
-        )
+        parts = [f"{name} ({len(keys)}): {', '.join(keys)}" for name, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", bad_shape)) if keys]
+        raise ValueError(f"{what}: {path} does not fit the architecture (check arch / num_classes) — "
+                         + "; ".join(parts))
     model.load_state_dict(state)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable
 
@@ -10,7 +11,10 @@ import torch.nn as nn
 
 from ... import weights as gefu_weights
 from ..datasets import CODAN_CLASSES
-from .base import CLASSIFIERS, Classifier, build_user, check_images, hold, load_checkpoint, load_into, normalize_imagenet
+from .base import (CLASSIFIERS, Classifier, build_user, check_images, hold, load_checkpoint, load_into,
+                   normalize_imagenet)
+
+log = logging.getLogger(__name__)
 
 
 class _TorchvisionClassifier(Classifier):
@@ -26,24 +30,61 @@ class _TorchvisionClassifier(Classifier):
         return self.net(self._preprocess(x).to(x.dtype))  # (N, C); torchvision transforms return float32
 
 
+#: The official CODaN classifier is a ResNet-18 inside this training wrapper (`utils/resnet_BYOL.py` of the GEFU
+#: release): the classifier is its `resnet.` branch; `encoder_k.` (momentum copy), `head_q.`, `head_k.` and
+#: `pred.` (BYOL heads) play no part in classification.
+BYOL_BRANCH = "resnet."
+
+
+def unwrap_byol(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """A `ResNet_BYOL` state dict → (the `resnet.` branch with the prefix stripped, every other key, sorted).
+    A plain ResNet state dict comes back unchanged with no skipped keys."""
+    if not any(k.startswith(BYOL_BRANCH) for k in state):
+        return state, []
+    inner = {k[len(BYOL_BRANCH):]: v for k, v in state.items() if k.startswith(BYOL_BRANCH)}
+    if all(k.startswith("module.") for k in inner):  # the branch itself was wrapped in DataParallel
+        inner = {k[len("module."):]: v for k, v in inner.items()}
+    return inner, sorted(k for k in state if not k.startswith(BYOL_BRANCH))
+
+
+def _skipped_summary(skipped: list[str]) -> str:
+    groups: dict[str, int] = {}
+    for k in skipped:
+        groups[k.split(".", 1)[0] + ".*"] = groups.get(k.split(".", 1)[0] + ".*", 0) + 1
+    return ", ".join(f"{g} ({n})" for g, n in groups.items())
+
+
 @CLASSIFIERS.register("resnet18-codan", "codan")
 def resnet18_codan(checkpoint: str | os.PathLike | None = None, num_classes: int = 10) -> Classifier:
     """The CODaN protocol classifier: torchvision ResNet-18, 10 classes, your day-trained checkpoint.
 
-    Preprocessing is the official one: ToTensor + ImageNet mean/std, no resize (images are 256×256 already).
+    Preprocessing is the official one: ToTensor + ImageNet mean/std, no resize (CODaN images are 224×224).
+    Checkpoints of the official `ResNet_BYOL` wrapper load through their `resnet.` branch; the wrapper's other
+    keys are skipped and reported (`load_report` lists every one, `load_summary` counts them, and the log
+    warns). The official script loads with `strict=False`, which would silently keep random weights for any
+    key that does not match; here any missing or unexpected key of the ResNet itself is an error listing them
+    all.
     """
     from torchvision.models import resnet18
 
     how = (
-        "train a ResNet-18 on CODaN's daytime split (github.com/Attila94/CODaN) and pass "
-        "checkpoint=PATH (CLI: gefu bench --suite codan --task-weights PATH)"
+        "train a ResNet-18 on CODaN's daytime split (github.com/Attila94/CODaN) or use model_best.pt of the GEFU "
+        "release, and pass checkpoint=PATH (CLI: gefu bench --suite codan --task-weights PATH)"
     )
-    state = load_checkpoint(checkpoint, "classifier 'resnet18-codan'", how)
+    state, skipped = unwrap_byol(load_checkpoint(checkpoint, "classifier 'resnet18-codan'", how))
     net = resnet18(weights=None, num_classes=num_classes)
     load_into(net, state, "classifier 'resnet18-codan'", checkpoint)
     clf = _TorchvisionClassifier(net, normalize_imagenet, checkpoint=str(checkpoint), num_classes=num_classes)
     clf.name = "resnet18-codan"
     clf.classes = CODAN_CLASSES if num_classes == len(CODAN_CLASSES) else ()
+    clf.load_report = ""
+    clf.load_summary = ""
+    if skipped:
+        clf.load_summary = (f"checkpoint {checkpoint}: a ResNet_BYOL wrapper; loaded its '{BYOL_BRANCH}' branch "
+                            f"({len(state)} tensors) and skipped {len(skipped)} wrapper keys: "
+                            f"{_skipped_summary(skipped)}")
+        clf.load_report = clf.load_summary + " — skipped keys: " + ", ".join(skipped)
+        log.warning("%s", clf.load_report)
     return clf
 
 
