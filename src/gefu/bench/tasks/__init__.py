@@ -5,8 +5,8 @@ interface      call                                             built-ins (regis
 =============  ===============================================  ==========================================
 `Classifier`   images (N, 3, H, W) float [0, 1] → logits (N, C)  resnet18-codan, mobilenet_v2, torchvision,
                                                                 module
-`Detector`     image (3, H, W) float [0, 1] → (K, 5) float32     mtcnn, yunet, haar, torchvision, module
-               array x1, y1, x2, y2, score (pixels)
+`Detector`     image (3, H, W) float [0, 1] → (K, 5) float32     retinaface, mtcnn, yunet, haar, torchvision,
+               array x1, y1, x2, y2, score (pixels)              module
 `Segmenter`    image (3, H, W) float [0, 1] → (H, W) int64       torchvision, module
                class ids
 =============  ===============================================  ==========================================
@@ -40,6 +40,7 @@ from .base import (
 )
 from .classifiers import mobilenet_v2, resnet18_codan, torchvision_classifier, user_classifier
 from .detectors import HaarDetector, MTCNNDetector, TorchvisionDetector, YuNetDetector, user_detector
+from .retinaface import RetinaFaceDetector
 from .segmenters import TorchvisionSegmenter, user_segmenter
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "create_classifier", "create_detector", "create_segmenter", "load_object", "load_checkpoint",
     "IMAGENET_MEAN", "IMAGENET_STD", "mobilenet_v2", "resnet18_codan", "torchvision_classifier",
     "user_classifier", "HaarDetector", "MTCNNDetector", "TorchvisionDetector", "YuNetDetector", "user_detector",
+    "RetinaFaceDetector",
     "TorchvisionSegmenter", "user_segmenter",
 ]  # fmt: skip
