@@ -12,7 +12,7 @@ from gefu.cli.bench import split_options
 
 def test_tiny_mini_run_end_to_end(tmp_path, capsys):
     out = tmp_path / "mini"
-    argv = ["bench", "--suite", "mini", "--methods", "none,gamma", "--limit", "2", "--out", str(out),
+    argv = ["bench", "--suite", "mini", "--methods", "none,gamma", "--limit", "2", "-o", str(out),
             "--device", "cpu", "--option", "suite.max_side=160", "--quiet"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -30,6 +30,9 @@ def test_tiny_mini_run_end_to_end(tmp_path, capsys):
     again = json.loads((out / "results.json").read_text())["records"]
     assert all(r["time"]["computed_this_run"] == 0 for r in again)
     assert [r["metrics"] for r in again] == [r["metrics"] for r in records]
+    # The former spelling --out still works (hidden), --output is the long form of -o.
+    for flag in ("--out", "--output"):
+        assert main([a if a != "-o" else flag for a in argv]) == 0
 
 
 def test_split_options():
@@ -38,26 +41,42 @@ def test_split_options():
     )
     assert per_method == {"lime": {"alpha": 0.2, "solver": "cg"}, "zero-dce": {"iterations": 4}}
     assert suite == {"max_side": 384}
-    with pytest.raises(ValueError, match="not one of --methods"):
+    # One KEY=VALUE grammar with the rest of the CLI (gefu.cli.common.parse_key_values): scopes, duplicates,
+    # non-finite values.
+    with pytest.raises(ValueError, match="'clahe' is not one of lime, suite"):
         split_options(["clahe.clip=2"], ["lime"])
-    with pytest.raises(ValueError, match="METHOD.KEY=VALUE"):
+    with pytest.raises(ValueError, match="SCOPE.KEY=VALUE"):
         split_options(["alpha=0.2"], ["lime"])
+    with pytest.raises(ValueError, match="did you mean 'lime'"):
+        split_options(["lmie.alpha=0.2"], ["lime"])
+    with pytest.raises(ValueError, match="given twice"):
+        split_options(["lime.alpha=0.2", "lime.alpha=0.3"], ["lime"])
+    with pytest.raises(ValueError, match="finite"):
+        split_options(["lime.alpha=nan"], ["lime"])
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["--suite", "lol", "--methods", "none"], "--data"),
-        (["--suite", "mini", "--methods", "none", "--option", "lime.alpha=1"], "not one of --methods"),
+        (["--suite", "mini", "--methods", "none", "--option", "lime.alpha=1"], "is not one of none, suite"),
         (["--suite", "mini", "--methods", "nonee"], "did you mean"),
         (["--suite", "mini", "--methods", "none", "--task-weights", "x.pt"], "suite.classifier"),
         (["--suite", "mini", "--methods", "none", "--limit", "0"], "--limit"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):
-    assert main(["bench", *argv, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert main(["bench", *argv, "-o", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert message.lower() in err.lower() and "Traceback" not in err
+    assert message.lower() in err.lower() and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_output_naming_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "results.txt").write_text("mine")
+    assert main(["bench", "--suite", "mini", "--methods", "none", "-o", str(tmp_path / "results.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "results.txt").read_text() == "mine"
 
 
 def test_help_has_an_example(capsys):
@@ -66,3 +85,5 @@ def test_help_has_an_example(capsys):
     text = capsys.readouterr().out
     assert "gefu bench --suite mini --methods none,gamma,lime,zero-dce" in text
     assert "model agreement" in text
+    assert "-o DIR, --output DIR" in text and "suite.protocol=official" in text
+    assert "--out " not in text  # the former spelling is accepted but not advertised

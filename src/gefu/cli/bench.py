@@ -8,27 +8,30 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import HelpFormatter, default_device, parse_options
+from .common import HelpFormatter, default_device, parse_key_values
 
 SUITE_NAMES = ("mini", "lol-v1", "unpaired", "lol", "lsrw", "codan", "darkface", "bdd-night")
 
 EXAMPLES = """examples:
   gefu bench --suite mini --methods none,gamma,lime,zero-dce
-  gefu bench --suite mini --methods none,lime --option lime.alpha=0.2 --option suite.detector=mtcnn
+  gefu bench --suite mini --methods none,lime -o results/mini-lime --option lime.alpha=0.2 --option suite.detector=mtcnn
   gefu bench --suite lol-v1 --data ~/data/LOL-v1/eval15 --methods none,lime,zero-dce
   gefu bench --suite unpaired --data ~/data/DICM --methods none,lime
   gefu bench --suite lol --data ~/data/LOL-v2 --methods none,lime,scuf --option scuf.checkpoint=scuf-ckpt/
-  gefu bench --suite codan --data ~/data/CODaN --methods none,scuf --task-weights resnet18_codan.pt --device cuda
+  gefu bench --suite darkface --data ~/data/DARK_FACE --methods none,scuf --option suite.protocol=official
+  gefu bench --suite codan --data ~/data/CODaN --methods none,scuf --task-weights model_best.pt --device cuda
 
 GEFU-mini (the default suite) runs offline: real photographs shipped with scikit-image, matplotlib and
 scikit-learn, darkened at three levels; its classification and face-detection labels are what the frozen
 models say on the original photos (model agreement, not human labels). Run `gefu weights provision` once so
 MobileNetV2 and LPIPS are available. The paper's suites (lol, lsrw, codan, darkface, bdd-night) need --data
-and, for frozen models that are not available offline, --task-weights.
+and, for frozen models that are not available offline, --task-weights; --option suite.protocol=official
+evaluates exactly as the authors' code (the published numbers were measured that way).
 
-Outputs in --out: results.json, results.csv, results.md, results.tex, charts/*.png, report.html.
-Enhanced images are cached under --out/cache and per-image scores under --out/partial: rerunning the same
-command reuses them (a killed run resumes), and timings come from the run that computed the images."""
+Outputs in -o DIR (default results/<suite>): results.json, results.csv, results.md, results.tex, charts/*.png,
+report.html. Enhanced images are cached under DIR/cache and per-image scores under DIR/partial: rerunning the
+same command reuses them (a killed run resumes; a changed checkpoint, option or dataset file is recomputed),
+and timings come from the run that computed the images. One run at a time per DIR."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="none,gamma,lime,zero-dce",
                    help="comma-separated enhancer names (see 'gefu info')")
     p.add_argument("--data", default=None, metavar="DIR", help="dataset root (the paper's suites)")
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: results/<suite>)")
+    p.add_argument("-o", "--output", default=None, metavar="DIR", help="output folder (default: results/<suite>)")
+    p.add_argument("--out", dest="output", default=None, help=argparse.SUPPRESS)  # the former name
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N images")
     p.add_argument("--task-model", default=None, metavar="NAME",
@@ -52,29 +56,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task-weights", default=None, metavar="PATH", help="checkpoint of the frozen task model")
     p.add_argument("--warmup", type=int, default=1, metavar="N", help="untimed warm-up calls per method")
     p.add_argument("--option", action="append", metavar="METHOD.KEY=VALUE",
-                   help="option of a method (e.g. lime.alpha=0.2) or of the suite (suite.max_side=384); "
-                   "repeatable; values are parsed as JSON when they can be")
+                   help="option of a method (e.g. lime.alpha=0.2) or of the suite (suite.max_side=384, "
+                   "suite.protocol=official); repeatable; values are parsed as JSON when they can be")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def split_options(items: list[str] | None, methods: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """`["lime.alpha=0.2", "suite.max_side=384"]` → ({"lime": {"alpha": 0.2}}, {"max_side": 384})."""
-    per_method: dict[str, list[str]] = {}
-    for item in items or []:
-        target, dot, rest = item.partition(".")
-        if not dot or "=" in target or not rest:
-            raise ValueError(f"--option expects METHOD.KEY=VALUE or suite.KEY=VALUE, got {item!r}")
-        if target != "suite" and target not in methods:
-            raise ValueError(f"--option {item!r}: {target!r} is not one of --methods {','.join(methods)} nor 'suite'")
-        per_method.setdefault(target, []).append(rest)
-    parsed = {k: parse_options(v) for k, v in per_method.items()}
-    return {k: v for k, v in parsed.items() if k != "suite"}, parsed.get("suite", {})
+    """`["lime.alpha=0.2", "suite.max_side=384"]` → ({"lime": {"alpha": 0.2}}, {"max_side": 384}): the common
+    KEY=VALUE parser with the methods and "suite" as scopes."""
+    grouped = parse_key_values(items, "--option", scopes=[*methods, "suite"])
+    return {k: v for k, v in grouped.items() if k != "suite"}, grouped.get("suite", {})
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..bench.cache import BenchBusyError, bench_lock
     from ..bench.report import build_table, table_markdown, write_report
     from ..bench.runner import run_suite
     from ..bench.suites import create_suite
@@ -94,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
         suite_options["data"] = args.data
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
-    out = Path(args.out) if args.out else Path("results") / args.suite
+    out = Path(args.output) if args.output else Path("results") / args.suite
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out} is a file, not a folder; give a folder for the results")
 
     def progress(desc: str, total: int):
         return tqdm(desc=desc, total=total, unit="img", file=sys.stderr, disable=args.quiet or total == 0,
@@ -102,9 +102,14 @@ def run(args: argparse.Namespace) -> int:
 
     suite = create_suite(args.suite, **suite_options)
     t0 = time.perf_counter()
-    result = run_suite(suite, methods, out, device=args.device or default_device(), limit=args.limit,
-                       method_options=method_options, warmup=args.warmup, progress=progress)
-    files = write_report(result, out)
+    try:
+        with bench_lock(out):  # the run and its report: one run per output folder
+            result = run_suite(suite, methods, out, device=args.device or default_device(), limit=args.limit,
+                               method_options=method_options, warmup=args.warmup, progress=progress)
+            files = write_report(result, out)
+    except BenchBusyError as err:
+        print(f"gefu bench: error: {err}", file=sys.stderr)
+        return 1
     seconds = time.perf_counter() - t0
 
     print(f"\n{suite.title} — {len(result.samples)} images, {len(methods)} methods, {seconds:.1f} s\n")
@@ -112,5 +117,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print()
     print(table_markdown(build_table(result)))
-    print(f"\nreport: {files['html']}\ntables: {files['md']}, {files['csv']}, {files['tex']}\nrecords: {files['json']}")
+    print(f"\nreport: {files['html']}\ntables: {files['md']}, {files['csv']}, {files['tex']}\n"
+          f"records: {files['json']}")
     return 0
