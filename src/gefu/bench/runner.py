@@ -40,6 +40,8 @@ import torch
 from ..enhancers import ENHANCERS, _load_all, create_enhancer
 from ..fileio import write_atomic
 from ..imageio import load_image, save_image
+from .cache import (Manifest, append_record, bench_lock, file_key, read_records, target_key,
+                    with_content)
 from .suites import ProgressFactory, Sample, Suite, open_bar, stable_hash
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class MethodRun:
     cache_dir: Path
     computed: int = 0
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)  # sample id → the suite's per-image record
+    config: dict[str, Any] = field(default_factory=dict)  # the enhancer's config()
 
 
 @dataclass
@@ -94,31 +97,17 @@ def _json_safe(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-def method_cache_name(config: dict[str, Any]) -> str:
-    """`<name>-<hash of the config>`: the cache folder of one enhancer configuration."""
-    return f"{config.get('name', 'method')}-{stable_hash(config)}"
+def method_cache_name(config: dict[str, Any], options: dict[str, Any] | None = None) -> str:
+    """`<name>-<hash>`: the cache folder of one enhancer configuration. The hash covers the enhancer's
+    `config()` and the options it was created with, with the content of every file or folder they name (a
+    checkpoint replaced in place gets a fresh folder; see `gefu.bench.cache.with_content`)."""
+    key = with_content({"config": config, "options": _json_safe(options or {})})
+    return f"{config.get('name', 'method')}-{stable_hash(key)}"
 
 
 def read_partial(path: Path) -> dict[str, dict[str, Any]]:
-    """Per-sample scores saved so far (a torn last line from a killed run is ignored)."""
-    out: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return out
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and "id" in rec:
-            out[rec["id"]] = rec
-    return out
-
-
-def _append_line(path: Path, rec: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(rec, separators=(",", ":"), allow_nan=True) + "\n")
-        f.flush()
+    """Per-sample scores saved so far that pass their checksum (see `gefu.bench.cache.read_records`)."""
+    return read_records(path)
 
 
 def _load_timings(path: Path) -> dict[str, dict[str, Any]]:
@@ -141,11 +130,14 @@ def enhance_samples(
     progress: ProgressFactory | None = None,
     desc: str = "enhance",
 ) -> int:
-    """Enhance every sample whose `<cache_dir>/<id>.png` is missing; returns how many were computed.
+    """Enhance every sample whose `<cache_dir>/<id>.png` is missing or no longer the image written (its sha256 is
+    in `<cache_dir>/manifest.json`); returns how many were computed.
 
     Each computed image's time goes into `<cache_dir>/timings.json` right after it is saved (see module doc).
     """
-    todo = [s for s in samples if not (cache_dir / f"{s.id}.png").is_file()]
+    manifest = Manifest(cache_dir)
+    inputs = {s.id: file_key(s.input) for s in samples}
+    todo = [s for s in samples if manifest.verified(s.id, cache_dir / f"{s.id}.png", inputs[s.id]) is None]
     bar = open_bar(progress, desc, len(todo))
     if not todo:
         bar.close()
@@ -167,7 +159,9 @@ def enhance_samples(
             if y.shape != x.shape:
                 raise RuntimeError(f"enhancer returned shape {tuple(y.shape)} for input {tuple(x.shape)}")
             save_image(y[0], cache_dir / f"{sample.id}.png")
-            times[sample.id] = {"s": seconds, "device": dev_name, "date": _dt.datetime.now().isoformat(timespec="seconds")}
+            manifest.record(sample.id, cache_dir / f"{sample.id}.png", inputs[sample.id])
+            times[sample.id] = {"s": seconds, "device": dev_name,
+                                "date": _dt.datetime.now().isoformat(timespec="seconds")}
             write_atomic(timing_file, json.dumps({"note": "seconds per enhancement call (see gefu.bench.runner)",
                                                   "times": times}, indent=1))
             bar.update()
@@ -192,7 +186,8 @@ def timing_summary(cache_dir: Path, samples: Sequence[Sample], computed_now: int
         summary["source"] = "measured in this run"
     elif computed_now == 0:
         dates = sorted({t.get("date", "?") for t in found})
-        summary["source"] = f"all outputs cached; timings from the run(s) that computed them ({dates[0]} … {dates[-1]})"
+        summary["source"] = ("all outputs cached; timings from the run(s) that computed them "
+                             f"({dates[0]} … {dates[-1]})")
     else:
         summary["source"] = f"{computed_now} measured in this run, the rest from the run(s) that computed them"
     return summary
@@ -218,24 +213,35 @@ def run_suite(
     device = torch.device(device)
     method_options = dict(method_options or {})
     _check_methods(methods, method_options)
-    samples = _prepare_samples(suite, out, device, limit, progress)
-    result = BenchResult(suite, samples, [])
-    for method in methods:
-        enhancer = create_enhancer(method, **method_options.get(method, {})).to(device).eval()
-        config = _json_safe(enhancer.config())
-        cache_name = method_cache_name(config)
-        cache_dir = out / "cache" / cache_name / f"{suite.name}-{suite.input_key()}"
-        computed = enhance_samples(enhancer, samples, cache_dir, device, warmup, progress,
-                                   desc=f"{suite.name}: enhance {method}")
-        del enhancer
-        gc.collect()
-        run = result.runs[method] = MethodRun(method, cache_dir, computed)
-        partial_dir = out / "partial" / f"{suite.name}-{suite.input_key()}-{suite.score_key()}"
-        run.scores = score_samples(suite, samples, cache_dir, partial_dir / f"{cache_name}.jsonl", progress,
-                                   desc=f"{suite.name}: score {method}")
-        result.records.append(_method_record(suite, samples, run, config, device, warmup, out))
-        log.info("%s × %s: %s", method, suite.name, result.records[-1]["metrics"])
+    with bench_lock(out):
+        samples = _prepare_samples(suite, out, device, limit, progress)
+        result = BenchResult(suite, samples, [])
+        for method in methods:
+            result.runs[method] = run = _run_method(suite, samples, method, method_options.get(method, {}), out,
+                                                    device, warmup, progress)
+            result.records.append(_method_record(suite, samples, run, device, warmup, out))
+            log.info("%s × %s: %s", method, suite.name, result.records[-1]["metrics"])
     return result
+
+
+def _run_method(suite: Suite, samples: list[Sample], method: str, options: dict[str, Any], out: Path,
+                device: torch.device, warmup: int, progress: ProgressFactory | None) -> MethodRun:
+    """Enhance (what is not cached) and score (what is not scored) one method's outputs."""
+    enhancer = create_enhancer(method, **options).to(device).eval()
+    config = _json_safe(enhancer.config())
+    cache_name = method_cache_name(config, options)
+    cache_dir = out / "cache" / cache_name / f"{suite.name}-{suite.input_key()}"
+    computed = enhance_samples(enhancer, samples, cache_dir, device, warmup, progress,
+                               desc=f"{suite.name}: enhance {method}")
+    del enhancer
+    gc.collect()
+    run = MethodRun(method, cache_dir, computed, config=config)
+    scoring = stable_hash({"score_key": suite.score_key(), "config": with_content(
+        {k: v for k, v in suite.config().items() if k != "data"})})  # task weights, lists: by content
+    partial = f"{suite.name}-{suite.input_key()}-{scoring}/{cache_name}.jsonl"
+    run.scores = score_samples(suite, samples, cache_dir, out / "partial" / partial, progress,
+                               desc=f"{suite.name}: score {method}")
+    return run
 
 
 def _check_methods(methods: Sequence[str], method_options: dict[str, dict[str, Any]]) -> None:
@@ -268,22 +274,26 @@ def _prepare_samples(suite: Suite, out: Path, device: torch.device, limit: int |
 
 def score_samples(suite: Suite, samples: Sequence[Sample], cache_dir: Path, partial_file: Path,
                   progress: ProgressFactory | None = None, desc: str = "score") -> dict[str, dict[str, Any]]:
-    """Score every cached output not yet in `partial_file`, appending each record as soon as it is known;
+    """Score every cached output without a valid record in `partial_file` (its checksum holds, and it scored the
+    image now cached against the reference / target there now), appending each record as soon as it is known;
     returns sample id → record for all samples."""
-    scores = read_partial(partial_file)
+    digests = Manifest(cache_dir).digests
+    targets = {s.id: target_key(s) for s in samples}
+    scores = read_records(partial_file, digests=digests, targets=targets)
     todo = [s for s in samples if s.id not in scores]
     bar = open_bar(progress, desc, len(todo))
     for sample in todo:
-        rec = {"id": sample.id, **suite.score(sample, load_image(cache_dir / f"{sample.id}.png"))}
-        _append_line(partial_file, rec)
+        rec = {"id": sample.id, "png": digests.get(sample.id), "target": targets[sample.id],
+               **suite.score(sample, load_image(cache_dir / f"{sample.id}.png"))}
+        append_record(partial_file, rec)
         scores[sample.id] = rec
         bar.update()
     bar.close()
     return scores
 
 
-def _method_record(suite: Suite, samples: list[Sample], run: MethodRun, config: dict[str, Any],
-                   device: torch.device, warmup: int, out: Path) -> dict[str, Any]:
+def _method_record(suite: Suite, samples: list[Sample], run: MethodRun, device: torch.device, warmup: int,
+                   out: Path) -> dict[str, Any]:
     """The results record of one method on the suite (one row of results.json)."""
     agg = suite.aggregate(samples, run.scores)
     timing = timing_summary(run.cache_dir, samples, run.computed, warmup)
@@ -294,7 +304,7 @@ def _method_record(suite: Suite, samples: list[Sample], run: MethodRun, config: 
         "suite": suite.name,
         "suite_title": suite.title,
         "method": run.method,
-        "enhancer": config,
+        "enhancer": run.config,
         "n_images": len(samples),
         "metrics": metrics,
         "breakdown": agg.breakdown,

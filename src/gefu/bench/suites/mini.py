@@ -23,6 +23,7 @@ from ... import metrics
 from ...fileio import write_atomic
 from ...imageio import load_image, save_image
 from ...samples import sample_photos
+from ..cache import file_key
 from ..degrade import LEVELS, darken
 from .base import SUITES, Aggregate, Metric, Sample, Suite, open_bar, stable_hash
 from .scoring import (IQA_METRICS, IQAScorer, boxes_array, build_task, classify, detect, iqa_aggregate,
@@ -116,12 +117,13 @@ class MiniSuite(Suite):
         self.det_error: str | None = None
         self.labels: dict[str, Any] = {}  # photo → {"class": int, "faces": [[x1, y1, x2, y2], ...]}
         self._photo_names: list[str] = []
+        self._photo_keys: dict[str, str] = {}
         self._used: list[str] = []  # photos used by this run (after --limit)
 
     def input_key(self) -> str:
         o = self.options
         return stable_hash({"mini": 1, "photos": self._photo_names, "levels": self.levels, "seed": o["seed"],
-                            "max_side": o["max_side"]})
+                            "max_side": o["max_side"], "content": self._photo_keys})
 
     def score_key(self) -> str:
         return stable_hash({
@@ -205,6 +207,7 @@ class MiniSuite(Suite):
         if not wanted:
             raise ValueError("no sample photographs found: install scikit-image, matplotlib and scikit-learn")
         self._photo_names = list(wanted)
+        self._photo_keys = {p: file_key(available[p]) for p in wanted}  # a package upgrade changes the photos
         return {p: available[p] for p in wanted}
 
     def _cache_inputs(self, root: Path, photos: dict[str, Path], progress: Any) -> None:
