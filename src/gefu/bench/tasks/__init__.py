@@ -7,7 +7,7 @@ interface      call                                             built-ins (regis
                                                                 module
 `Detector`     image (3, H, W) float [0, 1] → (K, 5) float32     retinaface, mtcnn, yunet, haar, torchvision,
                array x1, y1, x2, y2, score (pixels)              module
-`Segmenter`    image (3, H, W) float [0, 1] → (H, W) int64       torchvision, module
+`Segmenter`    image (3, H, W) float [0, 1] → (H, W) int64       espnet, torchvision, module
                class ids
 =============  ===============================================  ==========================================
 
@@ -40,6 +40,7 @@ from .base import (
 )
 from .classifiers import mobilenet_v2, resnet18_codan, torchvision_classifier, user_classifier
 from .detectors import HaarDetector, MTCNNDetector, TorchvisionDetector, YuNetDetector, user_detector
+from .espnet import ESPNetSegmenter
 from .retinaface import RetinaFaceDetector
 from .segmenters import TorchvisionSegmenter, user_segmenter
 
@@ -48,6 +49,6 @@ __all__ = [
     "create_classifier", "create_detector", "create_segmenter", "load_object", "load_checkpoint",
     "IMAGENET_MEAN", "IMAGENET_STD", "mobilenet_v2", "resnet18_codan", "torchvision_classifier",
     "user_classifier", "HaarDetector", "MTCNNDetector", "TorchvisionDetector", "YuNetDetector", "user_detector",
-    "RetinaFaceDetector",
+    "RetinaFaceDetector", "ESPNetSegmenter",
     "TorchvisionSegmenter", "user_segmenter",
 ]  # fmt: skip
