@@ -256,7 +256,7 @@ class IATLolV1(_IAT):
 
     name = "iat-lol-v1"
     weight_names = ("iat-lol-v1",)
-    published_lol_v1 = PublishedFigure(23.38, 0.809, "IAT paper (BMVC 2022; arXiv:2205.14871v3), Table 1, LOL-V1")
+    published_lol_v1 = PublishedFigure(23.38, 0.809, "IAT (arXiv:2205.14871v3; official README), LOL-V1 eval15")
 
 
 @ENHANCERS.register("iat-lol-v2")

@@ -154,7 +154,7 @@ WEIGHTS: tuple[WeightFile, ...] = (
         "enhancer uretinex (decomposition)", filename="uretinex-init_low.pth"),
     _gh("uretinex-init-high", *_URETINEX, "ckpt/init_high.pth",
         "7d11c3269a7db61301700c2d425788ea970b9a1418c9d4b376b624ce0eed36ba", 250437, "MIT; " + _NC,
-        "enhancer uretinex (training-time decomposition; not needed at inference)",
+        "enhancer uretinex: enhance_with_reference only (the paper's evaluate.py ratio from the reference)",
         filename="uretinex-init_high.pth"),
     _gh("uretinex-unfolding", *_URETINEX, "ckpt/unfolding.pth",
         "65ec556a3bd673cc4571bdd937ad38e44a56cbb011b81ad933b7d6ebeb6d55b5", 3207861, "MIT; " + _NC,
