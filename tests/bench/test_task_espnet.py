@@ -90,3 +90,54 @@ def test_labels_a_street_plausibly():
     top, bottom = labels[: h // 4], labels[3 * h // 4 :]
     assert (top == 2).mean() > 0.5  # building (blocks of flats fill the top)
     assert (bottom == 0).mean() > 0.4  # road
+
+
+# ---- ESPNetv2 ---------------------------------------------------------------------------------------------------
+
+REAL_V2 = needs_weights("espnetv2-cityscapes")
+
+# sacmehta/EdgeNets @2b232d3 model/segmentation/espnetv2.py ESPNetv2Segmentation(s=2.0, classes=20, 'city') with
+# test_segmentation.py's preprocessing (PIL bilinear to 1024×512, to_tensor, ImageNet mean/std), run outside the
+# project on LIME 10.bmp: argmax counts and the logits at two pixels. (Logits matched exactly here and on the
+# two Cityscapes images that sacmehta/ESPNet ships.)
+OFFICIAL_V2_COUNTS = [154379, 3567, 267690, 0, 0, 1211, 0, 228, 36367, 411, 6, 3029, 0, 980, 46317, 3245, 6433, 425,
+                      0, 0]
+OFFICIAL_V2_LOGITS = {
+    (400, 512): [5.5316, -1.7985, -1.6089, -0.2394, -0.0077, -4.3103, -2.7643, 1.5693, -0.2291, -1.5686, 0.3096,
+                 3.3418, 0.436, 2.4125, 1.1722, 3.2391, -0.7876, -1.2218, -3.0649, -0.1486],
+    (50, 700): [-3.2203, -2.7318, 10.6339, -1.2767, -1.2244, -0.9777, 1.9544, 1.4798, 4.6006, -2.8679, -0.4624,
+                2.4294, 1.3894, -0.8461, 0.7933, -2.4609, -1.1571, -0.8958, -3.2673, -2.3151],
+}
+
+
+def test_espnetv2_shapes():
+    from gefu.bench.tasks.espnetv2 import ESPNetv2Net
+
+    net = ESPNetv2Net().eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 64, 128)).shape == (1, 20, 64, 128)
+
+
+@REAL_V2
+def test_espnetv2_weights_load_strictly(tmp_path):
+    state = torch.load(weights.weight_path("espnetv2-cityscapes"), map_location="cpu", weights_only=True)
+    state["base_net.level5_0.act.weight"] = torch.zeros(1)  # the ImageNet head the segmenter drops
+    torch.save(state, tmp_path / "extra.pth")
+    with pytest.raises(ValueError, match="level5_0"):
+        create_segmenter("espnetv2", checkpoint=tmp_path / "extra.pth")
+
+
+@REAL_V2
+@STREET
+def test_espnetv2_matches_the_official_test_script():
+    seg = create_segmenter("espnetv2")
+    with torch.no_grad():
+        logits = seg.logits(_lime10())[0]
+    for (r, c), want in OFFICIAL_V2_LOGITS.items():
+        np.testing.assert_allclose(logits[:, r, c].numpy(), want, atol=2e-3)
+    counts = np.bincount(logits.argmax(0).numpy().ravel(), minlength=20)
+    np.testing.assert_allclose(counts, OFFICIAL_V2_COUNTS, atol=60)
+    labels = seg(_lime10())
+    h = labels.shape[0]
+    assert labels.shape == (789, 1039) and (labels[: h // 4] == 2).mean() > 0.5  # building on top
+    assert (labels[3 * h // 4 :] == 0).mean() > 0.4  # road below

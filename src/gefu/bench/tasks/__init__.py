@@ -7,8 +7,8 @@ interface      call                                             built-ins (regis
                                                                 module
 `Detector`     image (3, H, W) float [0, 1] → (K, 5) float32     retinaface, mtcnn, yunet, haar, torchvision,
                array x1, y1, x2, y2, score (pixels)              module
-`Segmenter`    image (3, H, W) float [0, 1] → (H, W) int64       espnet, torchvision, module
-               class ids
+`Segmenter`    image (3, H, W) float [0, 1] → (H, W) int64       espnet, espnetv2, torchvision,
+               class ids                                         module
 =============  ===============================================  ==========================================
 
 All are `nn.Module`s in eval mode with gradients off, so `.to(device)` works uniformly; inputs are moved to the
@@ -41,6 +41,7 @@ from .base import (
 from .classifiers import mobilenet_v2, resnet18_codan, torchvision_classifier, user_classifier
 from .detectors import HaarDetector, MTCNNDetector, TorchvisionDetector, YuNetDetector, user_detector
 from .espnet import ESPNetSegmenter
+from .espnetv2 import ESPNetv2Segmenter
 from .retinaface import RetinaFaceDetector
 from .segmenters import TorchvisionSegmenter, user_segmenter
 
@@ -49,6 +50,6 @@ __all__ = [
     "create_classifier", "create_detector", "create_segmenter", "load_object", "load_checkpoint",
     "IMAGENET_MEAN", "IMAGENET_STD", "mobilenet_v2", "resnet18_codan", "torchvision_classifier",
     "user_classifier", "HaarDetector", "MTCNNDetector", "TorchvisionDetector", "YuNetDetector", "user_detector",
-    "RetinaFaceDetector", "ESPNetSegmenter",
+    "RetinaFaceDetector", "ESPNetSegmenter", "ESPNetv2Segmenter",
     "TorchvisionSegmenter", "user_segmenter",
 ]  # fmt: skip
