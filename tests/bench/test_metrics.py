@@ -56,6 +56,20 @@ def test_psnr_matches_skimage_on_random_and_real_images(real_pairs):
     assert 5 < ours.min() < ours.max() < 40
 
 
+def test_psnr_with_data_range_255_matches_skimage():
+    # 8-bit values with data_range=255: PSNR = 10·log10(255² / MSE). A data_range that is not squared would be
+    # off by 10·log10(255) ≈ 24 dB; data_range 1 on 8-bit values by 48 dB.
+    g = torch.Generator().manual_seed(4)
+    a = torch.randint(0, 256, (2, 3, 20, 24), generator=g).double()
+    b = (a + torch.randint(-12, 13, a.shape, generator=g)).clamp(0, 255)
+    ours = metrics.psnr(b, a, data_range=255)
+    for i in range(2):
+        ref = peak_signal_noise_ratio(_hwc(a[i]), _hwc(b[i]), data_range=255)
+        assert ours[i].item() == pytest.approx(ref, abs=1e-9)
+    # Worked by hand: every pixel off by 5 → MSE 25 → 10·log10(65025 / 25) = 34.1514 dB.
+    assert metrics.psnr(a + 5, a, data_range=255)[0].item() == pytest.approx(10 * math.log10(65025 / 25), abs=1e-9)
+
+
 def test_psnr_identical_is_inf_and_known_value():
     x = torch.full((1, 3, 8, 8), 0.5, dtype=torch.float64)
     assert math.isinf(metrics.psnr(x, x).item())
@@ -135,6 +149,23 @@ def _blur(x: torch.Tensor, k: int) -> torch.Tensor:
     return F.avg_pool2d(F.pad(x, [k // 2] * 4, mode="replicate"), k, stride=1)
 
 
+def test_lpips_equals_the_lpips_package_called_directly(lpips_cache, real_pairs):
+    """Reference: the official `lpips.LPIPS` built here from its own package (linear heads) and the same trunk
+    file, called on [0, 1] images with `normalize=True` (the package's own mapping to [−1, 1])."""
+    import lpips as lpips_pkg
+    from safetensors.torch import load_file
+
+    ref = lpips_pkg.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
+    ref.load_state_dict(load_file(str(weights.lpips_trunk_path("alex", lpips_cache))), strict=False)
+    pred, target = real_pairs
+    with torch.no_grad():
+        expected = ref(pred, target, normalize=True).flatten()
+        unmapped = ref(pred, target).flatten()  # [0, 1] given as if it were [−1, 1]: a different number
+    ours = metrics.lpips(pred, target, cache_dir=lpips_cache)
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
+    assert (unmapped - expected).abs().min() > 1e-3
+
+
 def test_lpips_missing_trunk_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(FileNotFoundError, match="gefu weights provision"):
@@ -161,6 +192,18 @@ def test_voc_ap_hand_worked_example():
         np.array([[5, 5, 25, 25, 0.6]]),
     ]
     assert metrics.voc_ap(dets, gts) == pytest.approx(5 / 9)
+
+
+def test_voc_ap_uses_the_precision_envelope():
+    """One image, 3 faces; ranked TP, FP, FP, TP, TP: precision 1, 1/2, 1/3, 1/2, 3/5 at recall 1/3, 1/3, 1/3,
+    2/3, 1. The envelope (max precision at any recall ≥ r) lifts 1/2 to 3/5 on (1/3, 2/3]:
+    AP = 1/3·1 + 1/3·3/5 + 1/3·3/5 = 11/15 (without the envelope: 1/3 + 1/6 + 1/5 = 0.7). mmdetection 2.7's
+    eval_map, run on these boxes, gives 0.7333333 (recorded)."""
+    gt = [np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]])]
+    dets = [np.array([[0, 0, 10, 10, 0.9], [60, 0, 70, 10, 0.8], [80, 0, 90, 10, 0.7], [20, 0, 30, 10, 0.6],
+                      [40, 0, 50, 10, 0.5]])]
+    assert metrics.voc_ap(dets, gt) == pytest.approx(11 / 15)
+    assert metrics.voc_ap(dets, gt) == pytest.approx(0.7333333, abs=1e-6)
 
 
 def test_voc_ap_edge_cases():
