@@ -1,16 +1,19 @@
 """The benchmark runner: enhance every image once, cache it, score it, resume after a crash, time it honestly.
 
-For each method × suite:
+For each method × suite (the whole run holds `<out>/.gefu-bench.lock`: one run per output folder):
 
 1. **Enhance** every sample whose output is not cached yet. Outputs live in
-   `<out>/cache/<method>-<hash of enhancer.config()>/<suite>-<suite.input_key()>/<sample id>.png` (8-bit PNG,
-   written atomically), so a killed run loses at most the image in flight, a rerun computes nothing, and a
-   changed option (or changed suite inputs) gets a fresh folder instead of stale images. The cache is keyed by
-   the enhancer's configuration, not by the device: CPU and GPU outputs of one configuration share it.
+   `<out>/cache/<method>-<key>/<suite>-<suite.input_key()>/<sample id>.png` (8-bit PNG, written atomically),
+   so a killed run loses at most the image in flight and a rerun computes nothing. The method key covers the
+   enhancer's `config()` and the options it was created with, by content (`gefu.bench.cache.with_content`:
+   a checkpoint replaced in place gets a fresh folder), not the device: CPU and GPU outputs of one
+   configuration share it. `manifest.jsonl` records each image's sha256 and its input's content key, so a
+   corrupt or edited image, or one whose input file changed, is computed again.
 2. **Score** every cached output with the suite (always from the PNG, so a fresh run and a cached run score
    exactly the same pixels — the 8-bit quantisation every published protocol applies when it saves results).
-   Each sample's score is appended to `<out>/partial/<suite>-<input key>-<score key>/<method>-<hash>.jsonl`
-   as soon as it is known; a rerun reads those lines back and scores only the rest.
+   Each sample's score is appended to `<out>/partial/<suite>-<input key>-<scoring key>/<method>-<key>.jsonl`
+   as soon as it is known, with the image's digest, its reference / target's content key and a checksum; a
+   rerun trusts only the lines that still match and scores the rest.
 3. **Aggregate** into one record per method × suite (see `gefu.bench.report` for the files).
 
 Timing: only the real enhancement calls are timed, one image per call: the input is moved to the device
