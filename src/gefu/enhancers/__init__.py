@@ -8,7 +8,8 @@ from .base import ENHANCERS, Enhancer, NumpyEnhancer, PublishedFigure, create_en
 
 # Modules that register enhancers; imported lazily so `import gefu` stays light.
 _MODULES = (
-    "classical", "zero_dce", "sgz", "sci", "ruas", "clip_lit", "scuf", "pairlie", "iat", "zero_ig", "uretinex", "retinexnet",
+    "classical", "zero_dce", "sgz", "sci", "ruas", "clip_lit", "scuf",
+    "pairlie", "iat", "zero_ig", "uretinex", "retinexnet",
 )
 
 
