@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from _shared import WEIGHT_STORE, needs_weights
 
 from gefu.cli import main
 from gefu.cli.bench import split_options
@@ -87,3 +88,27 @@ def test_help_has_an_example(capsys):
     assert "model agreement" in text
     assert "-o DIR, --output DIR" in text and "suite.protocol=official" in text
     assert "--out " not in text  # the former spelling is accepted but not advertised
+
+
+@needs_weights("sci-easy")
+def test_methods_group_runs_what_is_present_and_says_what_was_skipped(tmp_path, monkeypatch, capsys):
+    from gefu.enhancers.groups import official_enhancers
+    from gefu.weights import provision_from
+
+    monkeypatch.setenv("GEFU_WEIGHTS", str(tmp_path / "store"))  # a store holding only sci-easy's file
+    provision_from(WEIGHT_STORE, names=["sci-easy"])
+    out = tmp_path / "o"
+    argv = ["bench", "--suite", "mini", "--methods", "none,all-official", "--limit", "1", "-o", str(out),
+            "--device", "cpu", "--option", "suite.max_side=64", "--option", "suite.lpips=false", "--quiet"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    skipped = sorted(line.split()[3] for line in err if line.startswith("gefu bench: skipped "))
+    assert skipped == sorted(set(official_enhancers()) - {"sci-easy"})  # one line each, nothing else skipped
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert [r["method"] for r in records] == ["none", "sci-easy"]
+    assert records[1]["enhancer"]["weights_sha256"]["sci-easy"]
+
+    monkeypatch.setenv("GEFU_WEIGHTS", str(tmp_path / "empty"))
+    assert main([*argv[:4], "all-official", *argv[5:]]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no method left to run" in last and "provision" in last

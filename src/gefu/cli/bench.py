@@ -14,6 +14,7 @@ SUITE_NAMES = ("mini", "lol-v1", "unpaired", "lol", "lsrw", "codan", "darkface",
 
 EXAMPLES = """examples:
   gefu bench --suite mini --methods none,gamma,lime,zero-dce
+  gefu bench --suite mini --methods all-classic,all-official
   gefu bench --suite mini --methods none,lime -o results/mini-lime --option lime.alpha=0.2 --option suite.detector=mtcnn
   gefu bench --suite lol-v1 --data ~/data/LOL-v1/eval15 --methods none,lime,zero-dce
   gefu bench --suite unpaired --data ~/data/DICM --methods none,lime
@@ -45,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--suite", default="mini", choices=SUITE_NAMES, help="benchmark suite")
     p.add_argument("--methods", default="none,gamma,lime,zero-dce",
-                   help="comma-separated enhancer names (see 'gefu info')")
+                   help="comma-separated enhancer names (see 'gefu info') or groups: all-classic (no weights), "
+                   "all-official (every method whose official weights are present; the others are listed as "
+                   "skipped), all (both)")
     p.add_argument("--data", default=None, metavar="DIR", help="dataset root (the paper's suites)")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="output folder (default: results/<suite>)")
     p.add_argument("--out", dest="output", default=None, help=argparse.SUPPRESS)  # the former name
@@ -69,6 +72,23 @@ def split_options(items: list[str] | None, methods: list[str]) -> tuple[dict[str
     return {k: v for k, v in grouped.items() if k != "suite"}, grouped.get("suite", {})
 
 
+def _methods(spec: str) -> list[str]:
+    """The method names of `--methods`, groups expanded (`gefu.enhancers.groups`); says on stderr which methods
+    a group skipped, one line each."""
+    from ..enhancers.groups import expand_methods
+
+    tokens = [m.strip() for m in spec.split(",") if m.strip()]
+    if not tokens:
+        raise ValueError("--methods is empty; e.g. --methods none,gamma,lime,zero-dce")
+    expanded = expand_methods(tokens)
+    for skip in expanded.skipped:
+        print(f"gefu bench: skipped {skip.name} ({skip.group}): {skip.reason}", file=sys.stderr)
+    if not expanded.names:
+        raise ValueError(f"--methods {spec}: no method left to run (see the skipped lines above); provision the "
+                         "weights with `gefu weights provision --from DIR`, or name methods that run here")
+    return expanded.names
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -77,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.runner import run_suite
     from ..bench.suites import create_suite
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not methods:
-        raise ValueError("--methods is empty; e.g. --methods none,gamma,lime,zero-dce")
+    methods = _methods(args.methods)
     method_options, suite_options = split_options(args.option, methods)
     if args.suite == "mini" and (args.task_model or args.task_weights):
         raise ValueError("the mini suite takes --option suite.classifier=NAME / suite.detector=NAME instead of "
