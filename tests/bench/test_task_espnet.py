@@ -70,7 +70,7 @@ OFFICIAL_LOGITS = {
 def test_matches_the_official_test_script():
     seg = create_segmenter("espnet")
     with torch.no_grad():
-        logits = seg.logits(_lime10())[0]  # (20, 512, 1024)
+        logits = seg.logits(_lime10())  # (20, 512, 1024): the Segmenter.logits contract, (C, h, w)
     assert logits.shape == (20, 512, 1024)
     for (r, c), want in OFFICIAL_LOGITS.items():
         np.testing.assert_allclose(logits[:, r, c].numpy(), want, atol=2e-3)
@@ -132,7 +132,7 @@ def test_espnetv2_weights_load_strictly(tmp_path):
 def test_espnetv2_matches_the_official_test_script():
     seg = create_segmenter("espnetv2")
     with torch.no_grad():
-        logits = seg.logits(_lime10())[0]
+        logits = seg.logits(_lime10())  # (20, 512, 1024)
     for (r, c), want in OFFICIAL_V2_LOGITS.items():
         np.testing.assert_allclose(logits[:, r, c].numpy(), want, atol=2e-3)
     counts = np.bincount(logits.argmax(0).numpy().ravel(), minlength=20)

@@ -201,14 +201,15 @@ class ESPNetSegmenter(Segmenter):
         self.classes = CITYSCAPES_CLASSES
 
     def logits(self, image: torch.Tensor) -> torch.Tensor:
-        """The network's 20 logits (1, 20, h, w) at its input size."""
+        """The network's 20 logits (20, h, w) at its input size (the `Segmenter.logits` contract)."""
         h, w = image.shape[-2:]
         size = tuple(self.options["size"]) if self.options["size"] else (max(8, round(w / 8) * 8),
                                                                           max(8, round(h / 8) * 8))
-        return self.net(self._prepare(preprocess(check_images(image, batched=False), size)))
+        return self.net(self._prepare(preprocess(check_images(image, batched=False), size)))[0]  # (20, h, w)
 
     def forward(self, image: torch.Tensor) -> np.ndarray:
-        out = F.interpolate(self.logits(image).float(), size=image.shape[-2:], mode="bilinear", align_corners=False)
+        out = F.interpolate(self.logits(image)[None].float(), size=image.shape[-2:], mode="bilinear",
+                            align_corners=False)
         labels = out[0].argmax(dim=0).cpu().numpy().astype(np.int64)  # (H, W)
         labels[labels == BACKGROUND] = IGNORE
         return labels

@@ -245,14 +245,14 @@ class ESPNetv2Segmenter(Segmenter):
         self.classes = CITYSCAPES_CLASSES
 
     def logits(self, image: torch.Tensor) -> torch.Tensor:
-        """The network's 20 logits (1, 20, h, w) at its input size."""
+        """The network's 20 logits (20, h, w) at its input size (the `Segmenter.logits` contract)."""
         rgb = Image.fromarray(to_uint8_hwc(check_images(image, batched=False)))
         rgb = np.asarray(rgb.resize(tuple(self.options["size"]), Image.BILINEAR), dtype=np.float32) / 255
         x = torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None]  # (1, 3, h, w)
-        return self.net(normalize_imagenet(self._prepare(x)))
+        return self.net(normalize_imagenet(self._prepare(x)))[0]  # (20, h, w)
 
     def forward(self, image: torch.Tensor) -> np.ndarray:
-        labels = self.logits(image)[0].argmax(dim=0).cpu().numpy().astype(np.uint8)  # (h, w)
+        labels = self.logits(image).argmax(dim=0).cpu().numpy().astype(np.uint8)  # (h, w)
         h, w = image.shape[-2:]
         labels = np.asarray(Image.fromarray(labels).resize((w, h), Image.NEAREST)).astype(np.int64)
         labels[labels == BACKGROUND] = IGNORE
