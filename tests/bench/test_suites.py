@@ -237,7 +237,7 @@ def test_darkface_map_hand_worked(tmp_path):
     }
     # ranked: TP (p 1, r .5), FP, TP (p 2/3, r 1) → AP = .5·1 + .5·2/3
     assert suite.aggregate(samples, records).metrics["map"] == pytest.approx(100 * (0.5 + 0.5 * 2 / 3))
-    assert "Detector used: detector 'yunet'" in suite.note() and "YOLOv3" in suite.note()
+    assert "Detector used: RetinaFace MobileNet-0.25" in suite.note() and "NOT the paper's YOLOv3" in suite.note()
 
 
 def test_bdd_night_miou_under_both_protocols(tmp_path):
@@ -257,5 +257,5 @@ def test_bdd_night_miou_under_both_protocols(tmp_path):
     assert off.metrics["miou"] == pytest.approx(100 * (iou0 + iou1) / 19)
     with pytest.raises(ValueError, match="protocol"):
         create_suite("bdd-night", data=str(tmp_path), protocol="fast")
-    with pytest.raises(ValueError, match="segmenter"):
-        create_suite("bdd-night", data=str(tmp_path))._load_model()
+    with pytest.raises(ValueError, match="suite.arch"):
+        create_suite("bdd-night", data=str(tmp_path), model="torchvision")._load_model()

@@ -62,15 +62,22 @@ def multiscale_predict(segmenter: Any, scaled: list[torch.Tensor], size: tuple[i
 
 @SUITES.register("bdd-night", "bdd100k-night")
 class BDDNightSuite(TaskSuite):
-    """BDD100k-night (34 images, Cityscapes trainIds, 255 = ignore): mIoU over 19 classes (see the module doc)."""
+    """BDD100k-night (34 images, Cityscapes trainIds, 255 = ignore): mIoU over 19 classes (see the module doc).
+
+    The segmenter: the paper's RefineNet when you give it (`--task-model module|torchvision` with its
+    checkpoint); otherwise ESPNetv2 (s = 2.0) with its official Cityscapes weights stands in (the report says
+    so; `--task-model espnet` picks ESPNet instead). Both predict a 20th background class, scored as a miss.
+    """
 
     name = "bdd-night"
     title = "BDD100k-night (segmentation)"
     dataset = "bdd-night"
     layout = "images/test/*.jpg + labels/test/*.png (trainIds)"
     kind = "segmenter"
-    default_model = "torchvision"
+    default_model = "espnetv2"
     paper_model = "RefineNet-101 trained on Cityscapes (best_weights.pth.tar of the GEFU release)"
+    stand_ins = {"espnetv2": "ESPNetv2 s=2.0 (Cityscapes, official weights espnetv2-cityscapes)",
+                 "espnet": "ESPNet p=2 q=8 (Cityscapes, official weights espnet-cityscapes)"}
     table = published.BDD_NIGHT
     metrics = (Metric("miou", "mIoU (%)", True, ".2f"),)
     num_classes = len(CITYSCAPES_CLASSES)
@@ -85,15 +92,15 @@ class BDDNightSuite(TaskSuite):
         return {k: self.options[k] for k in ("image_dir", "label_dir") if self.options[k]}
 
     def note(self) -> str:
-        return self.protocol_note()
+        return " ".join(t for t in (self.model_note(), self.protocol_note()) if t)
 
     def _load_model(self) -> None:
         o = self.options
         if o["model"] == "torchvision" and "arch" not in o["model_options"]:
             raise ValueError(
-                "bdd-night needs a Cityscapes segmenter (19 trainId classes), e.g. --task-model torchvision "
-                "--option suite.arch=deeplabv3_resnet50 --task-weights city.pth, or your own with --task-model "
-                "module --option suite.target=my_pkg.seg:build (the paper used a RefineNet)"
+                "bdd-night with --task-model torchvision needs the architecture of your Cityscapes segmenter "
+                "(19 trainId classes), e.g. --option suite.arch=deeplabv3_resnet50 --task-weights city.pth; or your "
+                "own with --task-model module --option suite.target=my_pkg.seg:build (the paper used a RefineNet)"
             )
         super()._load_model()
 

@@ -29,6 +29,7 @@ class CODaNSuite(TaskSuite):
     kind = "classifier"
     default_model = "resnet18-codan"
     paper_model = "the authors' ResNet-18 trained on CODaN day images (model_best.pt of the GEFU release)"
+    paper_capable = ("resnet18-codan", "module", "user")
     table = published.CODAN
     metrics = (Metric("top1", "Top-1 (%)", True, ".2f"),)
 
