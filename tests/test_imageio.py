@@ -96,15 +96,23 @@ def test_missing_file_is_file_not_found(tmp_path):
         load_image(tmp_path / "nope.png")
 
 
-def test_decompression_bombs_are_refused(tmp_path, monkeypatch, rgb_array):
+def test_decompression_bombs_are_refused_with_one_limit_quoted_right(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
-    monkeypatch.setattr(imageio, "MAX_PIXELS", 1000)  # 64·64 = 4096 > 2 × 1000: Pillow raises
-    with pytest.raises(ImageReadError, match="too many pixels"):
-        load_image(tmp_path / "big.png")
-    monkeypatch.setattr(imageio, "MAX_PIXELS", 3000)  # between limit and 2 × limit: Pillow only warns
-    with pytest.raises(ImageReadError, match="too many pixels"):
-        load_image(tmp_path / "big.png")
-    assert Image.MAX_IMAGE_PIXELS not in (1000, 3000)  # the global limit is restored
+    for limit in (1000, 3000, 4095):  # above 2 × limit Pillow would raise, between limit and 2 × it only warns
+        monkeypatch.setattr(imageio, "MAX_PIXELS", limit)
+        with pytest.raises(ImageReadError) as err:
+            load_image(tmp_path / "big.png")
+        assert str(err.value) == (f"{tmp_path / 'big.png'}: refused: 64×64 = 4,096 pixels, more than the limit of "
+                                  f"{limit:,} pixels; downscale it first")
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 4096)  # exactly at the limit: read
+    assert load_image(tmp_path / "big.png").shape == (3, 64, 64)
+
+
+def test_default_limit_is_quoted_with_its_side(tmp_path, monkeypatch):
+    """The pixel cap is 16384²; a 16000² image (the issue's) is under it, and the message quotes the same cap."""
+    assert imageio.MAX_PIXELS == 16384 * 16384 and 16000 * 16000 < imageio.MAX_PIXELS
+    assert Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS >= imageio.MAX_PIXELS  # Pillow lets 16000² in
+    assert imageio._limit_text() == "268,435,456 pixels (16384×16384)"
 
 
 def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, rgb_array):

@@ -4,6 +4,7 @@
     parse_device("cuda:1")    # ValueError naming the problem and the fix when it does not exist
     parse_dtype("bf16")       # torch.bfloat16; None → torch.float32
     precision_warning(torch.device("cpu"), torch.float16)   # a sentence to show the user, or None
+    available_memory()        # bytes a new allocation can take now (RAM, or the GPU's free memory)
 
 The messages name the command-line flags (`--device`, `--dtype`) because the CLI shows them as they are; library
 callers pass the same strings as keyword arguments.
@@ -11,9 +12,13 @@ callers pass the same strings as keyword arguments.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-__all__ = ["DTYPES", "DTYPE_CHOICES", "dtype_name", "parse_device", "parse_dtype", "precision_warning"]
+__all__ = [
+    "DTYPES", "DTYPE_CHOICES", "available_memory", "dtype_name", "parse_device", "parse_dtype", "precision_warning",
+]  # fmt: skip
 
 #: Names accepted for each precision (lower case; a "torch." prefix is also accepted).
 DTYPES: dict[str, torch.dtype] = {
@@ -103,3 +108,40 @@ def precision_warning(device: torch.device | str, dtype: torch.dtype | str | Non
     if dt == torch.float16:
         return f"--dtype fp16: {where}, where fp16 is emulated and very slow ({_FP16_CPU_SLOWDOWN}); use --dtype fp32"
     return f"--dtype bf16: {where}, where bf16 is slower than fp32 unless the CPU supports it natively; use --dtype fp32"
+
+
+def _cgroup_free() -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2, then v1), None without a limit."""
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit == "max" or int(limit) >= 1 << 60:
+            return None
+        return max(0, int(limit) - usage)
+    return None
+
+
+def available_memory(device: torch.device | str | None = None) -> int:
+    """Bytes a new allocation can take now: the free memory of a CUDA device, or for the CPU the system's
+    available memory (psutil; /proc/meminfo), capped by the cgroup limit of a container."""
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free)
+    try:
+        import psutil
+
+        free = int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with accelerate
+        free = 1 << 62
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    cgroup = _cgroup_free()
+    return free if cgroup is None else min(free, cgroup)

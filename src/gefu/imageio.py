@@ -1,218 +1,424 @@
 """One image convention for the whole package: float32 tensors, RGB, values in [0, 1], shape (3, H, W) for one
 image and (N, 3, H, W) for a batch.
 
-Also: atomic saving, reflect padding to a multiple of k (and cropping back), and tiled processing with smooth
-blending so that memory depends on the tile size, not on the image.
+Reading is in two steps so that huge images stay small in memory: `read_image` decodes a file into a
+`RawImage` that keeps the file's own integer samples (uint8 for 8-bit files: 3 bytes per pixel), and
+`RawImage.tensor(region)` converts the whole image or one tile to the float convention. `load_image` does both.
+Writing goes through uint8 arrays (`to_uint8`, `save_array`, `save_image`), atomically. `scan_images` expands
+files and folders and reports everything it passes over. Padding and tiling live in `gefu.tiling` (re-exported
+here).
+
+Pillow's decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`) is a process-wide setting. This module never
+changes it per call (nor any `warnings` filter); on import it raises it, once, to `MAX_PIXELS` when it is lower,
+so that the one limit that applies is `MAX_PIXELS`, checked here on the image header before decoding.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
-import warnings
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .fileio import atomic_path
+from .tiling import DEFAULT_OVERLAP, crop_to, pad_to_multiple, tile_apply
 
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_OVERLAP", "IMAGE_EXTENSIONS", "MAX_PIXELS", "UNSUPPORTED_EXTENSIONS", "WRITABLE_EXTENSIONS",
+    "ImageReadError", "RawImage", "Scan", "Skipped", "crop_to", "find_images", "image_size", "load_image", "pad_to_multiple", "pil_to_tensor", "read_image", "save_array",
+    "save_image", "scan_images", "tensor_to_pil", "tile_apply", "to_uint8",
+]  # fmt: skip
+
+_READABLE = set(Image.registered_extensions())
+
+#: Extensions taken as images inside folders (a file named on the command line is always tried).
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif", ".tga"}
+    | ({".avif"} & _READABLE)
 )
 
-#: Refuse images above this many pixels (decompression-bomb guard; 16k × 16k).
+#: Image formats the installed Pillow cannot read: reported (not silently passed over) when found in folders.
+UNSUPPORTED_EXTENSIONS = frozenset(
+    {".heic", ".heif", ".avif", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".svg"}
+    - _READABLE
+)
+
+#: Formats `save_array` / `save_image` write.
+WRITABLE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+#: Refuse images above this many pixels (decompression-bomb guard): 16384 × 16384. The one pixel limit of gefu.
 MAX_PIXELS = 16384 * 16384
+
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # once, at import: our own check below is the limit that applies
 
 
 class ImageReadError(ValueError):
     """An image file could not be read; the message names the file and the reason."""
 
 
+def _limit_text() -> str:
+    side = int(MAX_PIXELS**0.5)
+    square = f" ({side}×{side})" if side * side == MAX_PIXELS else ""
+    return f"{MAX_PIXELS:,} pixels{square}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decoded images
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RawImage:
+    """A decoded image in its file's own samples: `array` (H, W) grey or (H, W, 3) RGB, uint8, uint16, int32 or
+    float32; `scale` is the sample value that means full white (255, 65535, ...; 1.0 for float images).
+    `frames` is how many frames the file holds (only the first is decoded)."""
+
+    array: np.ndarray
+    scale: float
+    frames: int = 1
+    path: Path | None = None
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+    def tensor(self, y0: int = 0, y1: int | None = None, x0: int = 0, x1: int | None = None) -> torch.Tensor:
+        """Rows y0:y1 and columns x0:x1 (default: all) → float32 (3, h, w) in [0, 1]."""
+        a = self.array[y0:y1, x0:x1]
+        if a.dtype.kind == "f":
+            f = a.astype(np.float32)
+        elif a.dtype.itemsize <= 2:  # uint8 / uint16: exact in float32
+            f = a.astype(np.float32) / np.float32(self.scale)
+        else:  # 32-bit integers: divide in float64 first
+            f = (a.astype(np.float64) / self.scale).astype(np.float32)
+        if f.ndim == 2:
+            f = np.repeat(f[:, :, None], 3, axis=2)
+        f = np.clip(f, 0.0, 1.0)
+        return torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1).contiguous()  # (3, h, w)
+
+
+def _rawmode(img: Image.Image) -> str:
+    """The decoder's raw mode of an opened (not yet loaded) image, e.g. "I;16B" or "I;32S"; "" when unknown.
+    Pillow scales PGM/PPM samples with any maxval above 255 to 16 bits ("ppm" decoder)."""
+    for tile in getattr(img, "tile", None) or []:
+        codec, args = tile[0], tile[3]
+        if codec == "ppm":
+            return "I;16"
+        if isinstance(args, tuple) and args:
+            args = args[0]
+        if isinstance(args, str):
+            return args
+    return ""
+
+
+def _int_scale(img: Image.Image) -> float:
+    """Full-white value of a mode "I" (32-bit integer) image, from its declared bit depth — never from its values.
+
+    TIFF: BitsPerSample and SampleFormat; other files: the decoder's raw mode (16-bit PNG/PGM samples arrive as
+    "I;16…", 32-bit ones as "I;32…" or "I"). Unknown sources are taken as 16-bit, the usual origin of mode "I".
+    """
+    tags = getattr(img, "tag_v2", None)
+    if tags is not None and 258 in tags:
+        bits = tags[258]
+        bits = int(bits[0] if isinstance(bits, tuple) else bits)
+        fmt = tags.get(339, 1)
+        signed = (fmt[0] if isinstance(fmt, tuple) else fmt) == 2
+        return float(2 ** (bits - 1) - 1 if signed else 2**bits - 1)
+    raw = _rawmode(img)
+    if raw.startswith("I;8"):
+        return 255.0
+    if raw == "I" or (raw.startswith("I;32") and "S" in raw[4:]):
+        return float(2**31 - 1)
+    if raw.startswith("I;32"):
+        return float(2**32 - 1)
+    return 65535.0
+
+
+def _pil_to_raw(img: Image.Image, int_scale: float | None = None) -> RawImage:
+    """A PIL image → RawImage (no float conversion yet). Alpha is dropped (not composited)."""
+    mode = img.mode
+    if mode.startswith("I;16"):
+        return RawImage(np.asarray(img), 65535.0)
+    if mode == "I":
+        return RawImage(np.asarray(img, dtype=np.int32), int_scale or _int_scale(img))
+    if mode == "F":
+        return RawImage(np.asarray(img, dtype=np.float32), 1.0)
+    if mode not in ("RGB", "L"):
+        img = img.convert("RGBA" if "A" in mode or mode == "P" else "RGB").convert("RGB")
+    return RawImage(np.asarray(img), 255.0)
+
+
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """Any PIL image → float32 (3, H, W) in [0, 1].
 
     Grey images are repeated to three channels; alpha is dropped (not composited); 16- and 32-bit integer and
-    float modes are scaled by their full range rather than clipped to 8 bits.
+    float modes are scaled by their declared full range (bit depth), not by the values they happen to hold.
     """
-    mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        arr = np.asarray(img, dtype=np.uint16).astype(np.float32) / 65535.0
-    elif mode == "I":
-        arr = np.asarray(img, dtype=np.int32).astype(np.float64)
-        # 'I' files are usually 16-bit PNGs opened as 32-bit; scale by the range the values actually use.
-        arr = (arr / (65535.0 if arr.max(initial=0) > 255 else 255.0)).astype(np.float32)
-    elif mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
-    else:
-        if mode not in ("RGB", "L"):
-            img = img.convert("RGBA" if "A" in mode or mode == "P" else "RGB").convert("RGB")
-        arr = np.asarray(img, dtype=np.uint8).astype(np.float32) / 255.0
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    arr = np.clip(arr, 0.0, 1.0)
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()  # (3, H, W)
+    return _pil_to_raw(img).tensor()
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """float (3, H, W) or (1, 3, H, W) in [0, 1] → uint8 (H, W, 3), rounded to nearest and clipped."""
+    if img.ndim == 4:
+        if img.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {img.shape[0]}")
+        img = img[0]
+    if img.ndim != 3 or img.shape[0] != 3:
+        raise ValueError(f"expected an RGB image (3, H, W), got shape {tuple(img.shape)}")
+    return (img.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
 def tensor_to_pil(img: torch.Tensor) -> Image.Image:
     """float (3, H, W) or (1, 3, H, W) in [0, 1] → 8-bit RGB PIL image (rounded, clipped)."""
-    if img.ndim == 4:
-        if img.shape[0] != 1:
-            raise ValueError(f"tensor_to_pil takes one image, got a batch of {img.shape[0]}")
-        img = img[0]
-    if img.ndim != 3 or img.shape[0] != 3:
-        raise ValueError(f"expected an RGB image (3, H, W), got shape {tuple(img.shape)}")
-    arr = (img.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(arr, mode="RGB")
+    return Image.fromarray(to_uint8(img), mode="RGB")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading and writing files
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _check_regular_file(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ImageReadError(f"{path}: broken symbolic link (its target does not exist)") from None
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except OSError as err:
+        raise ImageReadError(f"{path}: cannot read ({err.strerror or err})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageReadError(f"{path}: is a folder, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(f"{path}: not a regular file ({_kind(st.st_mode)}); give an image file")
+    if st.st_size == 0:
+        raise ImageReadError(f"{path}: the file is empty")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def _open(path: Path) -> Image.Image:
+    """Open (header only) with the pixel limit checked; errors name the file."""
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError:
+        raise ImageReadError(
+            f"{path}: refused: more pixels than Pillow's own limit (PIL.Image.MAX_IMAGE_PIXELS = "
+            f"{Image.MAX_IMAGE_PIXELS:,}, lowered since gefu was imported); gefu's own limit is {_limit_text()}"
+        ) from None
+    except UnidentifiedImageError:
+        hint = f" ({path.suffix} files need a Pillow plugin; convert them to PNG or JPEG)" if (
+            path.suffix.lower() in UNSUPPORTED_EXTENSIONS) else ""
+        raise ImageReadError(f"{path}: not an image file Pillow can read{hint}") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(f"{path}: cannot decode image ({err})") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        img.close()
+        raise ImageReadError(
+            f"{path}: refused: {w}×{h} = {w * h:,} pixels, more than the limit of {_limit_text()}; downscale it first"
+        )
+    return img
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file, from its header (no decoding). Errors as `read_image`."""
+    path = Path(path)
+    _check_regular_file(path)
+    with _open(path) as img:
+        w, h = img.size
+        # EXIF orientations 5-8 swap the sides
+        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            w, h = h, w
+    return h, w
+
+
+def read_image(path: str | os.PathLike) -> RawImage:
+    """Decode an image file's first frame into a `RawImage` (its own integer samples), EXIF orientation applied.
+
+    Raises FileNotFoundError for a missing file and ImageReadError (a ValueError) naming the file for folders,
+    FIFOs and devices, empty, corrupt, truncated or oversized (more than `MAX_PIXELS`) files.
+    """
+    path = Path(path)
+    _check_regular_file(path)
+    img = _open(path)
+    try:
+        with img:
+            frames = int(getattr(img, "n_frames", 1) or 1)
+            int_scale = _int_scale(img) if img.mode == "I" else None  # the raw mode is gone after load()
+            img.load()
+            ImageOps.exif_transpose(img, in_place=True)
+            raw = _pil_to_raw(img, int_scale)
+    except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
+        raise ImageReadError(f"{path}: cannot decode image ({err})") from None
+    except MemoryError:
+        raise ImageReadError(f"{path}: not enough memory to decode this image") from None
+    raw.frames, raw.path = frames, path
+    return raw
 
 
 def load_image(path: str | os.PathLike) -> torch.Tensor:
     """Read any image file Pillow can open → float32 (3, H, W) RGB in [0, 1], EXIF orientation applied.
 
     Raises FileNotFoundError for a missing file and ImageReadError (a ValueError) naming the file for empty,
-    corrupt, truncated or oversized (decompression bomb) files.
+    corrupt, truncated, oversized (decompression bomb) files and for things that are not regular files.
+    Only the first frame of an animated GIF or a multi-page TIFF is read (logged).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ImageReadError(f"{path}: the file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            old_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            try:
-                with Image.open(path) as img:
-                    img.load()
-                    img = ImageOps.exif_transpose(img)
-                    return pil_to_tensor(img)
-            finally:
-                Image.MAX_IMAGE_PIXELS = old_limit
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageReadError(f"{path}: refused, too many pixels (limit {MAX_PIXELS:,}): {err}") from None
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageReadError(f"{path}: cannot decode image ({err})") from None
+    raw = read_image(path)
+    if raw.frames > 1:
+        logger.warning("%s has %d frames; only the first is used", path, raw.frames)
+    return raw.tensor()
 
 
-def save_image(img: torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
-    """Write float (3, H, W) in [0, 1] as 8-bit PNG/JPEG/… (format from the suffix), atomically.
-
-    The file appears complete or not at all: it is written to a temporary file in the same folder, then renamed.
-    """
+def save_array(arr: np.ndarray, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Write uint8 (H, W, 3) as PNG/JPEG/… (format from the suffix), atomically and durably."""
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
+    if fmt is None or path.suffix.lower() not in WRITABLE_EXTENSIONS:
         raise ValueError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
-    pil = tensor_to_pil(img)
+    pil = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8), mode="RGB")
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     with atomic_path(path) as tmp:
         pil.save(tmp, format=fmt, **kwargs)
     return path
 
 
-def find_images(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
-    """Expand files and folders (recursively) into `(path, relative path)` pairs, sorted within each folder.
+def save_image(img: torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Write float (3, H, W) in [0, 1] as 8-bit PNG/JPEG/… (format from the suffix), atomically.
 
-    A file given directly keeps just its name as relative path; files found in a folder keep their path relative
-    to that folder, so outputs can mirror the input tree. Hidden files are skipped; only image extensions count
-    inside folders (a file named explicitly is always taken, whatever its extension).
+    The file appears complete or not at all: it is written to a temporary file in the same folder, flushed to
+    disk, then renamed.
     """
-    found: list[tuple[Path, Path]] = []
+    return save_array(to_uint8(img), path, quality)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Finding images in files and folders
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something `scan_images` passed over, and why (one sentence)."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class Scan:
+    """`scan_images`' result: `found` (path, relative path) pairs in order, and what was `skipped`."""
+
+    found: list[tuple[Path, Path]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def _walk(folder: Path, rel: Path, ancestors: frozenset[tuple[int, int]], scan: Scan) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as err:
+        reason = "permission denied" if isinstance(err, PermissionError) else (err.strerror or str(err))
+        scan.skipped.append(Skipped(folder, f"cannot read this folder ({reason}); its images were not searched"))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):  # hidden files and folders (and gefu's own temporary files)
+            continue
+        path, sub = Path(entry.path), rel / entry.name
+        suffix = path.suffix.lower()
+        try:
+            st = path.stat()
+        except OSError as err:
+            if suffix in IMAGE_EXTENSIONS or entry.is_symlink():
+                scan.skipped.append(Skipped(path, _link_problem(path, err)))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in ancestors:
+                scan.skipped.append(Skipped(path, "symbolic link loop (links back to a folder being searched)"))
+                continue
+            _walk(path, sub, ancestors | {key}, scan)
+        elif suffix in UNSUPPORTED_EXTENSIONS:
+            scan.skipped.append(Skipped(path, f"{suffix} images cannot be read here; convert them to PNG or JPEG"))
+        elif suffix in IMAGE_EXTENSIONS:
+            if stat.S_ISREG(st.st_mode):
+                scan.found.append((path, sub))
+            else:
+                scan.skipped.append(Skipped(path, f"not a regular file ({_kind(st.st_mode)})"))
+
+
+def _link_problem(path: Path, err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if err.errno == errno.ENOENT:
+        return "broken symbolic link (its target does not exist)"
+    return f"cannot read ({err.strerror or err})"
+
+
+def scan_images(paths: Iterable[str | os.PathLike]) -> Scan:
+    """Expand files and folders (recursively, following symbolic links) into `(path, relative path)` pairs.
+
+    A file named directly is always taken (whatever its extension) with its name as relative path; files found
+    in a folder keep their path relative to that folder, so outputs can mirror the input tree, sorted by name.
+    Inside folders only image extensions count and hidden entries are passed over in silence; everything else
+    passed over is reported in `skipped`: symbolic link loops, broken links, unreadable sub-folders, image
+    formats Pillow cannot read (HEIC, ...), FIFOs and devices, and a named folder that holds no image.
+    A path that does not exist raises FileNotFoundError (a typo, not a skip).
+    """
+    scan = Scan()
     for p in map(Path, paths):
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p)
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not any(
-                    part.startswith(".") for part in rel.parts
-                ):
-                    found.append((f, rel))
-        elif p.exists():
-            found.append((p, Path(p.name)))
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            if p.is_symlink():
+                raise FileNotFoundError(f"{p}: broken symbolic link (its target does not exist)") from None
+            raise FileNotFoundError(f"{p}: no such file or folder") from None
+        except OSError as err:
+            scan.skipped.append(Skipped(p, _link_problem(p, err)))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            before = len(scan.found)
+            _walk(p, Path(), frozenset({(st.st_dev, st.st_ino)}), scan)
+            if len(scan.found) == before:
+                scan.skipped.append(Skipped(p, "no images in this folder"))
+        elif stat.S_ISREG(st.st_mode):
+            scan.found.append((p, Path(p.name)))
         else:
-            raise FileNotFoundError(f"{p}: no such file or folder")
-    return found
+            scan.skipped.append(Skipped(p, f"not a regular file ({_kind(st.st_mode)})"))
+    return scan
 
 
-def pad_to_multiple(x: torch.Tensor, k: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad (N, C, H, W) on the bottom/right so H and W are multiples of k. Returns (padded, (H, W)).
-
-    Reflect padding needs the pad to be smaller than the side; for tiny images it falls back to replicate.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % k, (-w) % k
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    if mode == "reflect" and (ph >= h or pw >= w):
-        mode = "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
-
-
-def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Crop (…, H', W') to the top-left (…, H, W): the inverse of `pad_to_multiple`."""
-    h, w = size
-    return x[..., :h, :w]
-
-
-def _ramp(n: int, overlap: int, at_start: bool, at_end: bool, device, dtype) -> torch.Tensor:
-    """1-D blending weight of one tile: a raised-cosine ramp over `overlap` pixels at inner edges, 1 elsewhere."""
-    w = torch.ones(n, device=device, dtype=dtype)
-    if overlap > 0:
-        r = 0.5 - 0.5 * torch.cos(torch.pi * (torch.arange(overlap, device=device, dtype=dtype) + 0.5) / overlap)
-        if not at_start:
-            w[:overlap] = r
-        if not at_end:
-            w[-overlap:] = torch.minimum(w[-overlap:], r.flip(0))
-    return w
-
-
-def _starts(size: int, tile: int, stride: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    starts = list(range(0, size - tile, stride)) + [size - tile]
-    return sorted(set(starts))
-
-
-def tile_apply(
-    fn: Callable[[torch.Tensor], torch.Tensor],
-    x: torch.Tensor,
-    tile: int,
-    overlap: int = 32,
-    multiple: int = 8,
-) -> torch.Tensor:
-    """Apply `fn` to overlapping tiles of x (N, C, H, W) and blend the results without seams.
-
-    `fn` maps (N, C, h, w) → (N, C', h, w). Tiles are `tile`×`tile` (rounded down to `multiple`), neighbours overlap
-    by `overlap` pixels and are blended with raised-cosine weights that sum to one. The output is accumulated tile by
-    tile, so peak memory of `fn` depends on the tile size, not on the image. Images no larger than a tile are
-    processed whole.
-    """
-    if tile <= 0:
-        raise ValueError(f"tile must be positive, got {tile}")
-    tile = max(multiple, tile // multiple * multiple)
-    overlap = max(0, min(overlap, tile // 2))
-    n, _, h, w = x.shape
-    if h <= tile and w <= tile:
-        return fn(x)
-    stride = tile - overlap
-    out = None
-    weight_sum = torch.zeros(1, 1, h, w, device=x.device, dtype=torch.float32)
-    ys, xs = _starts(h, tile, stride), _starts(w, tile, stride)
-    for y0 in ys:
-        th = min(tile, h - y0)
-        wy = _ramp(th, overlap, y0 == ys[0], y0 == ys[-1], x.device, torch.float32)
-        for x0 in xs:
-            tw = min(tile, w - x0)
-            wx = _ramp(tw, overlap, x0 == xs[0], x0 == xs[-1], x.device, torch.float32)
-            y = fn(x[:, :, y0 : y0 + th, x0 : x0 + tw]).float()  # (N, C', th, tw)
-            if out is None:
-                out = torch.zeros(n, y.shape[1], h, w, device=x.device, dtype=torch.float32)
-            wt = (wy[:, None] * wx[None, :])[None, None]  # (1, 1, th, tw)
-            out[:, :, y0 : y0 + th, x0 : x0 + tw] += y * wt
-            weight_sum[:, :, y0 : y0 + th, x0 : x0 + tw] += wt
-    assert out is not None
-    return (out / weight_sum).to(x.dtype)
+def find_images(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
+    """`scan_images(paths).found`; what was skipped is logged (warning). Missing paths raise FileNotFoundError."""
+    scan = scan_images(paths)
+    for skip in scan.skipped:
+        logger.warning("skipped %s", skip)
+    return scan.found

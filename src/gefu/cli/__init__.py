@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import warnings
 
 from .. import __version__
 
@@ -38,22 +40,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(command: str, message: str) -> None:
+    """Print one line on stderr, on the first process only when several were launched (accelerate, torchrun)."""
+    if os.environ.get("RANK", "0") in ("0", ""):
+        print(f"gefu {command}: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # gefu refuses images above its own pixel limit with one line; Pillow's warning about the same files would
+    # only repeat it. The CLI owns the process, so it sets this filter once (library code never does).
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as err:
-        print(f"gefu {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:  # usage errors, missing files, unwritable folders: one line, no traceback
+        _error(args.command, f"error: {err}")
         return 2
+    except MemoryError as err:
+        _error(args.command, f"error: out of memory{f' ({err})' if str(err) else ''}")
+        return 1
     except KeyboardInterrupt:
-        print(f"gefu {args.command}: interrupted", file=sys.stderr)
+        _error(args.command, "interrupted (files already written are complete)")
         return 130
 
 

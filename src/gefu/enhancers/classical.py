@@ -49,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .base import ENHANCERS, NumpyEnhancer
+from .base import ENHANCERS, Choice, Flag, Number, Numbers, NumpyEnhancer
 
 logger = logging.getLogger(__name__)
 
@@ -487,6 +487,25 @@ def dual(
 # ----------------------------------------------------------------------------------------------------------
 # Registered enhancers
 # ----------------------------------------------------------------------------------------------------------
+# Valid option ranges (checked at construction) and peak working memory of one untiled call, measured with
+# ru_maxrss on a 1500×1000 image (numpy float copies, cv2 buffers; LIME's exact sparse LU grows faster than
+# linearly with the image, so its figure is a floor for larger images).
+
+_GAMMA = Number(0, 10, low_open=True)
+_LIME_SPECS = {
+    "alpha": Number(0, 1000), "gamma": _GAMMA, "weight_strategy": Choice((1, 2, 3)),
+    "sigma": Number(0, 100, low_open=True), "eps": Number(0, 1, low_open=True),
+    "t_floor": Number(0, 1, low_open=True), "denoise": Flag(), "denoise_strength": Number(0, 100),
+    "solver": Choice(LIME_SOLVERS), "downscale": Number(1, 64),
+}  # fmt: skip
+_LIME_BYTES = {"direct": 1300.0, "cg": 250.0, "multires": 350.0}
+
+
+def _lime_bytes_per_pixel(options: dict[str, Any]) -> float:
+    solver = options.get("solver", "auto")
+    if solver == "auto":
+        solver = "cg" if options.get("weight_strategy", 3) == 1 else "multires"
+    return _LIME_BYTES[solver]
 
 
 @ENHANCERS.register("none")
@@ -495,6 +514,7 @@ class Identity(NumpyEnhancer):
 
     name = "none"
     fn = staticmethod(identity)
+    bytes_per_pixel = 30.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -506,6 +526,8 @@ class Gamma(NumpyEnhancer):
 
     name = "gamma"
     fn = staticmethod(gamma_correction)
+    specs = {"gamma": _GAMMA}
+    bytes_per_pixel = 30.0
 
     def __init__(self, gamma: float = 0.4) -> None:
         super().__init__(gamma=gamma)
@@ -517,6 +539,8 @@ class HistogramEqualization(NumpyEnhancer):
 
     name = "he"
     fn = staticmethod(histogram_equalization)
+    specs = {"bins": Number(2, 65536, integer=True)}
+    bytes_per_pixel = 90.0
 
     def __init__(self, bins: int = 256) -> None:
         super().__init__(bins=bins)
@@ -528,6 +552,8 @@ class CLAHE(NumpyEnhancer):
 
     name = "clahe"
     fn = staticmethod(clahe)
+    specs = {"clip_limit": Number(0, 1000), "tiles": Number(1, 256, integer=True)}
+    bytes_per_pixel = 70.0
 
     def __init__(self, clip_limit: float = 2.0, tiles: int = 8) -> None:
         super().__init__(clip_limit=clip_limit, tiles=tiles)
@@ -539,18 +565,24 @@ class MSRCR(NumpyEnhancer):
 
     name = "msrcr"
     fn = staticmethod(msrcr)
+    specs = {
+        "sigmas": Numbers(Number(0, 10000, low_open=True)), "alpha": Number(0, 1e6, low_open=True),
+        "beta": Number(-1e6, 1e6), "low_clip": Number(0, 0.49), "high_clip": Number(0, 0.49),
+    }  # fmt: skip
+    bytes_per_pixel = 130.0
 
     def __init__(
         self,
-        sigmas: tuple[float, ...] | list[float] = (15.0, 80.0, 250.0),
+        sigmas: tuple[float, ...] | list[float] | float = (15.0, 80.0, 250.0),
         alpha: float = 125.0,
         beta: float = 46.0,
         low_clip: float = 0.01,
         high_clip: float = 0.01,
     ) -> None:
-        super().__init__(
-            sigmas=[float(s) for s in sigmas], alpha=alpha, beta=beta, low_clip=low_clip, high_clip=high_clip
-        )
+        if isinstance(sigmas, (int, float)) and not isinstance(sigmas, bool):
+            sigmas = [sigmas]  # one scale
+        super().__init__(sigmas=sigmas, alpha=alpha, beta=beta, low_clip=low_clip, high_clip=high_clip)
+        self.options["sigmas"] = [float(s) for s in sigmas]
 
 
 @ENHANCERS.register("lime")
@@ -559,6 +591,7 @@ class LIME(NumpyEnhancer):
 
     name = "lime"
     fn = staticmethod(lime)
+    specs = _LIME_SPECS
 
     def __init__(
         self,
@@ -579,6 +612,10 @@ class LIME(NumpyEnhancer):
             downscale=downscale,
         )  # fmt: skip
 
+    @property
+    def bytes_per_pixel(self) -> float:  # type: ignore[override]
+        return _lime_bytes_per_pixel(self.options)
+
 
 @ENHANCERS.register("dual")
 class DUAL(NumpyEnhancer):
@@ -586,6 +623,7 @@ class DUAL(NumpyEnhancer):
 
     name = "dual"
     fn = staticmethod(dual)
+    specs = {k: v for k, v in _LIME_SPECS.items() if k not in ("t_floor", "denoise", "denoise_strength")}
 
     def __init__(
         self,
@@ -601,3 +639,7 @@ class DUAL(NumpyEnhancer):
             alpha=alpha, gamma=gamma, weight_strategy=weight_strategy, sigma=sigma, eps=eps, solver=solver,
             downscale=downscale,
         )  # fmt: skip
+
+    @property
+    def bytes_per_pixel(self) -> float:  # type: ignore[override]
+        return 2 * _lime_bytes_per_pixel(self.options) + 50.0  # two LIME solves side by side, then fusion

@@ -1,0 +1,198 @@
+"""Run load → compute → save over a list of jobs, with loading ahead and saving behind on background threads.
+
+    outcomes = run_jobs(jobs, load, compute, save, on_outcome=report)
+
+`compute` runs on the calling thread, one job after another in job order (a model, a progress bar and Ctrl-C
+stay where they are); `load` (decode the next images) runs on one background thread ahead of it and `save`
+(encode and write the previous outputs) on another behind it. Decoding and encoding release the GIL (Pillow,
+zlib, libjpeg), so they overlap with the computation. Everything is bounded: at most `prefetch` loaded items wait
+(and, with `nbytes`, at most `max_bytes` of them, but always at least one), at most `max_pending` outputs wait
+to be written. Outcomes are reported in job order whatever finishes first, so messages and results are the same
+as those of the serial loop (`overlap=False`), which runs load, compute and save inline.
+
+Errors: an exception of one of the `expected` types raised by `load`, `compute` or `save` marks that job as failed
+and the run goes on; `StopRun` (e.g. disk full) ends the run after the writes already started; anything else
+(a bug, KeyboardInterrupt) cancels what has not started, waits for the running load and save to finish (saves
+are atomic: a file is complete or absent) and propagates.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Sequence, TypeVar
+
+J = TypeVar("J")
+
+__all__ = ["Outcome", "StopRun", "run_jobs"]
+
+
+class StopRun(Exception):
+    """Raised by `load`/`compute`/`save` to end the whole run (the message says why); later jobs are not run."""
+
+
+@dataclass
+class Outcome(Generic[J]):
+    """What became of one job: `error` is None when it was saved."""
+
+    index: int
+    job: J
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Budget:
+    """Bytes of loaded items waiting or being computed. An acquire waits while it would exceed the limit, unless
+    nothing is held (so one item always goes through, however large)."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit, self.held, self.cancelled = limit, 0, False
+        self.cond = threading.Condition()
+
+    def acquire(self, n: int) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.cancelled or self.held == 0 or self.held + n <= self.limit)
+            if self.cancelled:
+                raise _Cancelled
+            self.held += n
+
+    def release(self, n: int) -> None:
+        with self.cond:
+            self.held -= n
+            self.cond.notify_all()
+
+    def cancel(self) -> None:
+        with self.cond:
+            self.cancelled = True
+            self.cond.notify_all()
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _serial(
+    jobs: Sequence[J], load, compute, save, expected, on_outcome
+) -> list[Outcome[J]]:
+    outcomes: list[Outcome[J]] = []
+    for i, job in enumerate(jobs):
+        outcome = Outcome(i, job)
+        try:
+            save(job, compute(job, load(job)))
+        except StopRun:
+            raise
+        except expected as err:
+            outcome.error = err
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+    return outcomes
+
+
+def run_jobs(
+    jobs: Sequence[J],
+    load: Callable[[J], Any],
+    compute: Callable[[J, Any], Any],
+    save: Callable[[J, Any], None],
+    *,
+    overlap: bool = True,
+    prefetch: int = 2,
+    max_pending: int = 2,
+    nbytes: Callable[[J], int] | None = None,
+    max_bytes: float = 1 << 30,
+    expected: tuple[type[BaseException], ...] = (OSError, ValueError),
+    on_outcome: Callable[[Outcome[J]], None] | None = None,
+) -> list[Outcome[J]]:
+    """Run every job; returns the outcomes in job order (`on_outcome` also sees each, in order, as it is known).
+
+    `nbytes(job)`, when given, is the memory a loaded item will take (e.g. from the image header); it is asked on
+    the loading thread, and its errors count like `load`'s.
+    """
+    if not overlap:
+        return _serial(jobs, load, compute, save, expected, on_outcome)
+    budget = _Budget(max_bytes)
+    outcomes: list[Outcome[J]] = []
+    reads: deque[tuple[int, J, Future]] = deque()
+    done: deque[tuple[Outcome[J], Future | None]] = deque()  # in job order; a future while still being saved
+    todo = iter(enumerate(jobs))
+
+    def load_task(job: J) -> tuple[Any, int]:
+        n = nbytes(job) if nbytes else 0
+        budget.acquire(n)
+        try:
+            return load(job), n
+        except BaseException:
+            budget.release(n)
+            raise
+
+    def top_up() -> None:
+        while len(reads) < max(1, prefetch):
+            nxt = next(todo, None)
+            if nxt is None:
+                return
+            reads.append((nxt[0], nxt[1], loader.submit(load_task, nxt[1])))
+
+    def drain(limit: int) -> None:
+        """Report finished outcomes from the front; wait while more than `limit` are still being saved."""
+        while done:
+            outcome, fut = done[0]
+            if fut is not None:
+                if sum(f is not None for _, f in done) <= limit and not fut.done():
+                    return
+                try:
+                    fut.result()
+                except expected as err:
+                    if isinstance(err, StopRun):
+                        raise
+                    outcome.error = err
+            done.popleft()
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+
+    loader = ThreadPoolExecutor(1, thread_name_prefix="gefu-load")
+    saver = ThreadPoolExecutor(1, thread_name_prefix="gefu-save")
+    try:
+        top_up()
+        while reads:
+            i, job, fut = reads.popleft()
+            outcome = Outcome(i, job)
+            try:
+                item, n = fut.result()
+            except StopRun:
+                raise
+            except expected as err:
+                outcome.error = err
+                done.append((outcome, None))
+                top_up()
+                drain(max_pending)
+                continue
+            top_up()  # the next images decode while this one is computed
+            try:
+                result = compute(job, item)
+            except StopRun:
+                raise
+            except expected as err:
+                outcome.error = err
+                done.append((outcome, None))
+                continue
+            finally:
+                del item
+                budget.release(n)
+            done.append((outcome, saver.submit(save, job, result)))
+            del result
+            drain(max_pending)
+        drain(0)
+    except BaseException:
+        budget.cancel()
+        loader.shutdown(wait=True, cancel_futures=True)
+        saver.shutdown(wait=True, cancel_futures=True)  # a write in progress completes (atomically)
+        raise
+    loader.shutdown(wait=True)
+    saver.shutdown(wait=True)
+    return outcomes
