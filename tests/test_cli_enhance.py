@@ -114,3 +114,149 @@ def test_self_tiling_enhancers_get_the_tile_size(messy_folder, tmp_path, registe
     assert code == 0
     assert seen["options"] == {"tile": 48, "overlap": 8}
     assert seen["shapes"] == [(96, 128)]  # the whole image reached the enhancer once
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Nothing a user owns is overwritten; a killed run resumes (issue 11, item 2)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_existing_output_is_refused_unless_overwrite(messy_folder, capsys):
+    """The issue's example: `gefu enhance photos/a.png -o photos --ext jpg` used to destroy photos/a.jpg."""
+    photos = messy_folder
+    precious = photos / "good.jpg"
+    precious.write_bytes(b"someone's photo")
+    code = main(["enhance", str(photos / "good.png"), "-o", str(photos), "--ext", "jpg", "-m", "gamma"])
+    err = capsys.readouterr().err
+    assert code == 2 and precious.read_bytes() == b"someone's photo"
+    assert err.splitlines() == [f"gefu enhance: error: {precious} already exists; pass --overwrite to replace, or "
+                                "--skip-existing to keep them and enhance the rest"]
+    assert main(["enhance", str(photos / "good.png"), "-o", str(photos), "--ext", "jpg", "-m", "gamma",
+                 "--overwrite"]) == 0
+    assert load_image(precious).shape == (3, 96, 128)
+
+
+def test_overwrite_and_skip_existing_exclude_each_other(messy_folder, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["enhance", str(messy_folder), "-o", str(tmp_path / "o"), "--overwrite", "--skip-existing"])
+    assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def _many_photos(folder, dark_photo, n):
+    folder.mkdir()
+    base = (dark_photo[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    for i in range(n):
+        Image.fromarray(np.roll(base, 7 * i, axis=1)).save(folder / f"{i:02d}.png")
+
+
+def test_killed_run_resumes_with_skip_existing(tmp_path, dark_photo):
+    import os
+    import signal
+    import socket
+    import time
+    import zlib
+
+    src, out, ref = tmp_path / "in", tmp_path / "out", tmp_path / "ref"
+    _many_photos(src, dark_photo, 24)
+    cmd = [sys.executable, "-m", "gefu", "enhance", str(src), "-m", "lime", "--option", "solver=direct"]
+    proc = subprocess.Popen(cmd + ["-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.png")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    written = sorted(out.glob("*.png"))
+    assert 0 < len(written) < 24, "the run should have been killed part-way"
+    # what a kill in the middle of a write leaves: a hidden temporary file of the dead process
+    host = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+    stale = out / f".23.png.{host}-{proc.pid}.k1l2e3d4.gefu-tmp"
+    stale.write_bytes(b"half a png")
+    for p in written:
+        assert load_image(p).shape == (3, 96, 128)  # every file that exists is complete
+
+    assert subprocess.run(cmd + ["-o", str(out)], capture_output=True).returncode == 2  # refused: outputs exist
+    done = subprocess.run(cmd + ["-o", str(out), "--skip-existing"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(written)} already there (--skip-existing)" in done.stdout
+    assert "removed 1 temporary file(s) left by an interrupted run" in done.stderr
+    assert not stale.exists() and not [p for p in os.listdir(out) if p.startswith(".")]
+    assert subprocess.run(cmd + ["-o", str(ref)], capture_output=True).returncode == 0
+    assert [h for _, h in sorted(_digest(out).items())] == [h for _, h in sorted(_digest(ref).items())]
+
+
+def test_outputs_are_fsynced_before_the_rename(messy_folder, tmp_path, monkeypatch):
+    import os
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(a, b):
+        events.append(("replace", str(a)))
+        return real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert main(["enhance", str(messy_folder / "good.png"), "-o", str(tmp_path / "o"), "-m", "gamma"]) == 0
+    renamed = [e for e in events if e[0] == "replace"]
+    assert len(renamed) == 1
+    tmp = renamed[0][1]
+    assert events.index(("fsync", tmp)) < events.index(("replace", tmp))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Memory (issue 11, item 4)
+# ------------------------------------------------------------------------------------------------------------
+
+# VmHWM, not ru_maxrss: after fork + exec, ru_maxrss still counts the (large) pytest parent.
+_PEAK = """
+import re, sys
+from gefu.cli import main
+code = main(sys.argv[1:])
+status = open("/proc/self/status").read()
+print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) * 1024, code)
+"""
+
+
+def _peak_rss(argv):
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *argv], capture_output=True, text=True, timeout=600)
+    peak, code = proc.stdout.split()[-2:]
+    assert code == "0", proc.stderr
+    return int(peak)
+
+
+def test_tiled_memory_follows_the_tile_not_the_image(tmp_path):
+    """A 2400×2400 image: untiled, gamma holds float copies of the whole image (~70 MB each); with --tile 256 the
+    image stays uint8 (17 MB) and only tiles and one band are float. Before the fix, --tile saved nothing."""
+    yy, xx = np.mgrid[0:2400, 0:2400]
+    arr = np.stack([(xx % 251), (yy % 241), ((xx + yy) % 239)], axis=2).astype(np.uint8) // 4
+    Image.fromarray(arr).save(tmp_path / "big.png", compress_level=1)
+    base = [str(tmp_path / "big.png"), "-m", "gamma", "--serial"]
+    whole = _peak_rss(["enhance", *base, "-o", str(tmp_path / "whole")])
+    tiled = _peak_rss(["enhance", *base, "-o", str(tmp_path / "tiled"), "--tile", "256"])
+    assert whole - tiled > 100 * 2**20, (whole / 2**20, tiled / 2**20)
+    # gamma is pointwise: tiling changes nothing
+    assert Image.open(tmp_path / "tiled" / "big.png").tobytes() == Image.open(tmp_path / "whole" / "big.png").tobytes()
+
+
+def test_untiled_method_that_would_not_fit_is_tiled_automatically(messy_folder, tmp_path, monkeypatch, capsys):
+    from gefu.cli import enhance as cli_enhance
+
+    monkeypatch.setattr(cli_enhance, "available_memory", lambda device=None: 2 * 256 * 256 * 350 + 1)
+    src = tmp_path / "wide.png"
+    Image.fromarray(np.tile(np.asarray(Image.open(messy_folder / "good.png")), (3, 3, 1))).save(src)  # 288×384
+    assert main(["enhance", str(src), "-o", str(tmp_path / "auto"), "-m", "lime"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"gefu enhance: note: {src}: 384×288 would need about 0.0 GiB untiled (~350 B/pixel) and "
+                     "0.0 GiB are available: enhanced in 256×256 tiles (choose the size with --tile)"]
+    assert main(["enhance", str(src), "-o", str(tmp_path / "manual"), "-m", "lime", "--tile", "256"]) == 0
+    assert (tmp_path / "auto" / "wide.png").read_bytes() == (tmp_path / "manual" / "wide.png").read_bytes()
+
+    monkeypatch.setattr(cli_enhance, "available_memory", lambda device=None: 10 * 2**20)
+    assert main(["enhance", str(src), "-o", str(tmp_path / "none"), "-m", "lime", "--option", "solver=direct"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gefu enhance: {src}: 384×288 needs about 0.1 GiB untiled "
+                                                   "(~1300 B/pixel), 0.0 GiB are available")

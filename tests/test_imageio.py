@@ -176,3 +176,106 @@ def test_tiling_bounds_the_size_seen_by_fn():
 
     tile_apply(fn, torch.rand(1, 3, 100, 130), tile=40, overlap=8)
     assert max(h for h, _ in seen) <= 40 and max(w for _, w in seen) <= 40 and len(seen) > 4
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Mode "I" is scaled by its bit depth, not by its values; no process-wide state changed per call (item 14)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_dark_16bit_image_is_not_brightened(tmp_path):
+    """A dark 16-bit image (all values ≤ 255 of 65535) used to be divided by 255 when opened as mode "I": 257×
+    too bright. Its PGM (opens as mode "I") and PNG (opens as "I;16") must both read as value / 65535."""
+    arr = np.array([[0, 100, 255], [30, 200, 17]], dtype=np.uint16)
+    with open(tmp_path / "dark.pgm", "wb") as f:  # binary PGM, maxval 65535, big-endian samples
+        f.write(b"P5 3 2 65535\n" + arr.astype(">u2").tobytes())
+    Image.fromarray(arr).save(tmp_path / "dark.png")
+    assert Image.open(tmp_path / "dark.pgm").mode == "I"
+    for name in ("dark.pgm", "dark.png"):
+        x = load_image(tmp_path / name)
+        np.testing.assert_allclose(x[0].numpy(), arr / 65535.0, rtol=1e-6, err_msg=name)
+
+
+def test_pgm_with_12bit_maxval_is_scaled_by_its_maxval(tmp_path):
+    with open(tmp_path / "m.pgm", "wb") as f:  # maxval 4095: 4095 is white, 100 is 100/4095
+        f.write(b"P5 2 1 4095\n" + np.array([100, 4095], ">u2").tobytes())
+    x = load_image(tmp_path / "m.pgm")
+    np.testing.assert_allclose(x[0, 0].numpy(), [100 / 4095, 1.0], atol=2e-5)
+
+
+def test_32bit_tiff_uses_its_declared_depth(tmp_path):
+    arr = np.array([[0, 2**30, 2**31 - 1]], dtype=np.int32)
+    Image.fromarray(arr, mode="I").save(tmp_path / "i32.tif")
+    x = load_image(tmp_path / "i32.tif")
+    np.testing.assert_allclose(x[0, 0].numpy(), [0.0, 0.5, 1.0], atol=1e-6)
+    small = np.array([[0, 255, 65535]], dtype=np.int32)  # small values in a 32-bit file stay small
+    Image.fromarray(small, mode="I").save(tmp_path / "s32.tif")
+    assert float(load_image(tmp_path / "s32.tif").max()) < 1e-4
+
+
+def test_loading_changes_no_process_wide_state(tmp_path, monkeypatch):
+    """Pillow's pixel limit and the warnings filters are process-wide (and not thread-safe): loading must not
+    touch them, not even for the duration of a call (the old code set both around every open)."""
+    import warnings
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    before = (Image.MAX_IMAGE_PIXELS, list(warnings.filters))
+    seen = []
+    real_open = Image.open
+
+    def spy(*args, **kwargs):
+        seen.append((Image.MAX_IMAGE_PIXELS, list(warnings.filters)))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", spy)
+    load_image(tmp_path / "a.png")
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 10)
+    with pytest.raises(ImageReadError):
+        load_image(tmp_path / "a.png")
+    assert seen and all(s == before for s in seen)
+    assert (Image.MAX_IMAGE_PIXELS, list(warnings.filters)) == before
+
+
+def test_raw_image_regions_match_the_whole(tmp_path, rgb_array):
+    Image.fromarray(rgb_array).save(tmp_path / "a.png")
+    raw = imageio.read_image(tmp_path / "a.png")
+    assert raw.array.dtype == np.uint8 and raw.array.shape == (13, 7, 3)  # 3 bytes per pixel until converted
+    whole = raw.tensor()
+    assert torch.equal(raw.tensor(2, 9, 1, 5), whole[:, 2:9, 1:5])
+    assert torch.equal(whole, load_image(tmp_path / "a.png"))
+
+
+def test_fifo_is_not_a_regular_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "p.png")
+    with pytest.raises(ImageReadError, match=r"p.png: not a regular file \(a FIFO\)"):
+        load_image(tmp_path / "p.png")  # (the old code said "no such file")
+    with pytest.raises(ImageReadError, match="is a folder"):
+        load_image(tmp_path)
+
+
+def test_multi_frame_files_report_their_frames(tmp_path):
+    frames = [Image.new("RGB", (4, 3), (50 * i, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    raw = imageio.read_image(tmp_path / "a.gif")
+    assert raw.frames == 3 and raw.tensor()[0].max() == 0  # the first frame (red 0)
+
+
+def test_scan_reports_what_it_passes_over(tmp_path):
+    import os
+
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    for rel in ["a.png", "sub/b.jpg", "notes.txt", ".hidden.png", "c.HEIC"]:
+        (root / rel).write_bytes(b"x")
+    (root / "sub" / "up").symlink_to(root)  # loop
+    (root / "broken.png").symlink_to(tmp_path / "missing.png")
+    (root / "link.png").symlink_to(root / "a.png")  # a link to a file is taken
+    os.mkfifo(root / "fifo.jpg")
+    scan = imageio.scan_images([root])
+    assert [str(rel) for _, rel in scan.found] == ["a.png", "link.png", "sub/b.jpg"]
+    assert [(s.path.name, s.reason.split(" (")[0].split(";")[0]) for s in scan.skipped] == [
+        ("broken.png", "broken symbolic link"), ("c.HEIC", ".heic images cannot be read here"),
+        ("fifo.jpg", "not a regular file"), ("up", "symbolic link loop"),
+    ]

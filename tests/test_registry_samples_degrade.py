@@ -57,3 +57,24 @@ def test_darken_is_seeded_quantised_and_ordered(photo):
     assert float((clean - ref).abs().max()) <= 0.5 / 255 + 1e-6
     with pytest.raises(ValueError, match="exposure"):
         darken(photo, 0.0)
+
+
+def test_registry_checks_option_names_against_the_signature():
+    reg: Registry = Registry("widget")
+
+    @reg.register("lime")
+    def make(alpha=1, gamma=2):
+        return (alpha, gamma)
+
+    @reg.register("open")
+    def make_open(**kwargs):
+        return kwargs
+
+    assert reg.options("lime") == (["alpha", "gamma"], False)
+    reg.check_options("lime", {"alpha": 3})
+    reg.check_options("open", {"anything": 1})  # **kwargs: nothing to check against
+    with pytest.raises(ValueError, match=r"^unknown option 'alhpa' for widget 'lime' \(did you mean 'alpha'\?\); "
+                                         r"it takes alpha, gamma$"):
+        reg.check_options("lime", {"alhpa": 3})
+    with pytest.raises(ValueError, match=r"^--seed does not apply to widget 'lime'; it takes alpha, gamma$"):
+        reg.check_options("lime", {"seed": 3}, flags={"seed": "--seed"})

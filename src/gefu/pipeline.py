@@ -12,8 +12,8 @@ as those of the serial loop (`overlap=False`), which runs load, compute and save
 
 Errors: an exception of one of the `expected` types raised by `load`, `compute` or `save` marks that job as failed
 and the run goes on; `StopRun` (e.g. disk full) ends the run after the writes already started; anything else
-(a bug, KeyboardInterrupt) cancels what has not started, waits for the running load and save to finish (saves
-are atomic: a file is complete or absent) and propagates.
+(a bug, KeyboardInterrupt) cancels the loads that have not started, lets the outputs already computed be written
+(saves are atomic: a file is complete or absent) and propagates.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def run_jobs(
     except BaseException:
         budget.cancel()
         loader.shutdown(wait=True, cancel_futures=True)
-        saver.shutdown(wait=True, cancel_futures=True)  # a write in progress completes (atomically)
+        saver.shutdown(wait=True)  # outputs already computed are still written (at most max_pending + 1, atomically)
         raise
     loader.shutdown(wait=True)
     saver.shutdown(wait=True)

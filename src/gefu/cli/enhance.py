@@ -384,7 +384,7 @@ def _summary(args, counts, total: int, skipped: list, kept: int, seconds: float,
     if skipped:
         parts.append(f"{len(skipped)} skipped")
     if stops:
-        parts.append(f"{total - done - failed} not attempted")
+        parts.append(f"{total - done - failed} not written")
     if processes > 1:
         parts.append(f"{processes} processes")
     print("; ".join(parts))
