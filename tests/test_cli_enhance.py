@@ -260,3 +260,28 @@ def test_untiled_method_that_would_not_fit_is_tiled_automatically(messy_folder, 
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"gefu enhance: {src}: 384×288 needs about 0.1 GiB untiled "
                                                    "(~1300 B/pixel), 0.0 GiB are available")
+
+
+def test_fp16_on_the_cpu_warns_once(messy_folder, tmp_path, register_enhancers, capsys, monkeypatch):
+    import torch
+
+    from gefu.enhancers.base import Enhancer
+
+    class WithDtype(Enhancer):
+        name = "test-with-dtype"
+
+        def __init__(self, dtype=None):
+            super().__init__(dtype=str(dtype))
+
+        def enhance(self, x):
+            return x
+
+    register_enhancers(WithDtype)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    code = main(["enhance", str(messy_folder / "good.png"), "-o", str(tmp_path / "o"), "-m", WithDtype.name,
+                 "--dtype", "fp16"])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 0 and len(lines) == 1
+    assert lines[0].startswith("gefu enhance: warning: --dtype fp16: this machine has no CUDA device")
+    assert "use --dtype fp32" in lines[0]

@@ -279,3 +279,16 @@ def test_scan_reports_what_it_passes_over(tmp_path):
         ("broken.png", "broken symbolic link"), ("c.HEIC", ".heic images cannot be read here"),
         ("fifo.jpg", "not a regular file"), ("up", "symbolic link loop"),
     ]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16", "RGBA", "P"])
+def test_big_images_convert_strip_by_strip_to_the_same_pixels(tmp_path, monkeypatch, mode):
+    rng = np.random.default_rng(1)
+    arr = rng.integers(0, 256, size=(37, 23, 3), dtype=np.uint8)
+    img = Image.fromarray(arr).convert(mode if mode != "I;16" else "L")
+    if mode == "I;16":
+        img = Image.fromarray(rng.integers(0, 65536, size=(37, 23), dtype=np.uint16))
+    img.save(tmp_path / "a.png")
+    whole = load_image(tmp_path / "a.png")
+    monkeypatch.setattr(imageio, "_STRIP_PIXELS", 50)  # strips of one row
+    assert torch.equal(load_image(tmp_path / "a.png"), whole)

@@ -19,7 +19,7 @@ from gefu.pipeline import StopRun, run_jobs
 
 
 def _gefu_threads():
-    return [t for t in threading.enumerate() if t.name.startswith(("gefu-load", "gefu-save"))]
+    return [t for t in threading.enumerate() if t.name.startswith(("gefu-load", "gefu-save", "gefu-compute"))]
 
 
 def test_outcomes_in_job_order_whatever_finishes_first():
@@ -204,3 +204,36 @@ def test_ctrl_c_is_clean(tmp_path, dark_photo):
     assert 0 < len(names) < 30 and all(not n.startswith(".") for n in names)
     for name in names:
         Image.open(out / name).load()  # complete
+
+
+def test_several_workers_keep_job_order_and_results():
+    rng = random.Random(1)
+    delays = [rng.random() * 0.01 for _ in range(25)]
+    active, peak = [0], [0]
+    lock = threading.Lock()
+
+    def compute(i, item):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(delays[i])
+        with lock:
+            active[0] -= 1
+        if i == 7:
+            raise ValueError("bad 7")
+        return item * 2
+
+    saved, reported = {}, []
+    outcomes = run_jobs(list(range(25)), lambda i: i, compute, lambda i, v: saved.__setitem__(i, v), workers=3,
+                        on_outcome=lambda o: reported.append(o.index))
+    assert reported == list(range(25)) and [o.index for o in outcomes] == list(range(25))
+    assert saved == {i: 2 * i for i in range(25) if i != 7} and str(outcomes[7].error) == "bad 7"
+    assert 1 < peak[0] <= 3
+    assert not _gefu_threads()
+
+
+def test_cli_workers_give_the_serial_bytes(folder, tmp_path, capsys):
+    for mode in (["--serial"], ["--workers", "3"]):
+        main(["enhance", str(folder), "-o", str(tmp_path / mode[-1]), "-m", "lime", *mode])
+    capsys.readouterr()
+    assert _files(tmp_path / "--serial") == _files(tmp_path / "3") and len(_files(tmp_path / "3")) == 6

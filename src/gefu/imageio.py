@@ -152,18 +152,44 @@ def _int_scale(img: Image.Image) -> float:
     return 65535.0
 
 
+_STRIP_PIXELS = 1 << 22  # images above 4 MP are converted in strips of about 1 MP
+
+
+def _to_array(img: Image.Image, dtype=None) -> np.ndarray:
+    """np.asarray(img), for big images strip by strip: Pillow's own conversion (tobytes) briefly holds two
+    copies of the whole image besides its own 4-byte pixels, which for a 16000² photo is 1.4 GB more."""
+    w, h = img.size
+    if w * h <= _STRIP_PIXELS:
+        return np.asarray(img, dtype=dtype)
+    rows = max(1, _STRIP_PIXELS // (4 * w))
+    first = np.asarray(img.crop((0, 0, w, min(rows, h))), dtype=dtype)
+    out = np.empty((h, *first.shape[1:]), dtype=first.dtype)
+    out[: first.shape[0]] = first
+    for y0 in range(first.shape[0], h, rows):
+        with img.crop((0, y0, w, min(y0 + rows, h))) as strip:
+            out[y0 : y0 + strip.height] = np.asarray(strip, dtype=dtype)
+    return out
+
+
 def _pil_to_raw(img: Image.Image, int_scale: float | None = None) -> RawImage:
     """A PIL image → RawImage (no float conversion yet). Alpha is dropped (not composited)."""
     mode = img.mode
     if mode.startswith("I;16"):
-        return RawImage(np.asarray(img), 65535.0)
+        return RawImage(_to_array(img), 65535.0)
     if mode == "I":
-        return RawImage(np.asarray(img, dtype=np.int32), int_scale or _int_scale(img))
+        return RawImage(_to_array(img, np.int32), int_scale or _int_scale(img))
     if mode == "F":
-        return RawImage(np.asarray(img, dtype=np.float32), 1.0)
-    if mode not in ("RGB", "L"):
-        img = img.convert("RGBA" if "A" in mode or mode == "P" else "RGB").convert("RGB")
-    return RawImage(np.asarray(img), 255.0)
+        return RawImage(_to_array(img, np.float32), 1.0)
+    if mode in ("RGB", "L"):
+        return RawImage(_to_array(img), 255.0)
+    rgba = img.convert("RGBA" if "A" in mode or mode == "P" else "RGB")
+    rgb = rgba.convert("RGB") if rgba.mode != "RGB" else rgba
+    if rgba is not rgb:
+        rgba.close()
+    try:
+        return RawImage(_to_array(rgb), 255.0)
+    finally:
+        rgb.close()  # frees the pixels now, not at the next garbage collection
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
@@ -269,16 +295,17 @@ def read_image(path: str | os.PathLike) -> RawImage:
     _check_regular_file(path)
     img = _open(path)
     try:
-        with img:
-            frames = int(getattr(img, "n_frames", 1) or 1)
-            int_scale = _int_scale(img) if img.mode == "I" else None  # the raw mode is gone after load()
-            img.load()
-            ImageOps.exif_transpose(img, in_place=True)
-            raw = _pil_to_raw(img, int_scale)
+        frames = int(getattr(img, "n_frames", 1) or 1)
+        int_scale = _int_scale(img) if img.mode == "I" else None  # the raw mode is gone after load()
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)
+        raw = _pil_to_raw(img, int_scale)
     except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
         raise ImageReadError(f"{path}: cannot decode image ({err})") from None
     except MemoryError:
         raise ImageReadError(f"{path}: not enough memory to decode this image") from None
+    finally:
+        img.close()  # closes the file and frees Pillow's copy of the pixels at once
     raw.frames, raw.path = frames, path
     return raw
 

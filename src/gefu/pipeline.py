@@ -3,7 +3,7 @@
     outcomes = run_jobs(jobs, load, compute, save, on_outcome=report)
 
 `compute` runs on the calling thread, one job after another in job order (a model, a progress bar and Ctrl-C
-stay where they are); `load` (decode the next images) runs on one background thread ahead of it and `save`
+stay where they are; `workers` > 1 computes several jobs at once for thread-safe CPU methods); `load` (decode the next images) runs on one background thread ahead of it and `save`
 (encode and write the previous outputs) on another behind it. Decoding and encoding release the GIL (Pillow,
 zlib, libjpeg), so they overlap with the computation. Everything is bounded: at most `prefetch` loaded items wait
 (and, with `nbytes`, at most `max_bytes` of them, but always at least one), at most `max_pending` outputs wait
@@ -94,6 +94,21 @@ def _serial(
     return outcomes
 
 
+class _Inline:
+    """An executor that runs each task at once on the calling thread (compute with one worker)."""
+
+    def submit(self, fn, *args) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as err:  # KeyboardInterrupt and SystemExit propagate at once
+            fut.set_exception(err)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
 def run_jobs(
     jobs: Sequence[J],
     load: Callable[[J], Any],
@@ -101,6 +116,7 @@ def run_jobs(
     save: Callable[[J, Any], None],
     *,
     overlap: bool = True,
+    workers: int = 1,
     prefetch: int = 2,
     max_pending: int = 2,
     nbytes: Callable[[J], int] | None = None,
@@ -110,14 +126,17 @@ def run_jobs(
 ) -> list[Outcome[J]]:
     """Run every job; returns the outcomes in job order (`on_outcome` also sees each, in order, as it is known).
 
-    `nbytes(job)`, when given, is the memory a loaded item will take (e.g. from the image header); it is asked on
-    the loading thread, and its errors count like `load`'s.
+    `workers` > 1 computes that many jobs at once on a thread pool — only for a `compute` that is thread-safe and
+    leaves cores idle (e.g. numpy/scipy methods that run mostly on one core and release the GIL); results and
+    messages stay in job order. `nbytes(job)`, when given, is the memory a loaded item will take (e.g. from the
+    image header); it is asked on the loading thread, and its errors count like `load`'s.
     """
     if not overlap:
         return _serial(jobs, load, compute, save, expected, on_outcome)
     budget = _Budget(max_bytes)
     outcomes: list[Outcome[J]] = []
-    reads: deque[tuple[int, J, Future]] = deque()
+    reads: deque[tuple[Outcome[J], Future]] = deque()
+    computing: deque[tuple[Outcome[J], Future | None]] = deque()
     done: deque[tuple[Outcome[J], Future | None]] = deque()  # in job order; a future while still being saved
     todo = iter(enumerate(jobs))
 
@@ -130,69 +149,73 @@ def run_jobs(
             budget.release(n)
             raise
 
+    def compute_task(job: J, loaded: tuple[Any, int]) -> Any:
+        item, n = loaded
+        try:
+            return compute(job, item)
+        finally:
+            del item, loaded
+            budget.release(n)
+
     def top_up() -> None:
-        while len(reads) < max(1, prefetch):
+        while len(reads) + len(computing) < max(1, prefetch) + workers:
             nxt = next(todo, None)
             if nxt is None:
                 return
-            reads.append((nxt[0], nxt[1], loader.submit(load_task, nxt[1])))
+            reads.append((Outcome(*nxt), loader.submit(load_task, nxt[1])))
+
+    def result(outcome: Outcome[J], fut: Future) -> tuple[bool, Any]:
+        """(True, value), or (False, None) with the outcome's error set for an expected error."""
+        try:
+            return True, fut.result()
+        except StopRun:
+            raise
+        except expected as err:
+            outcome.error = err
+            return False, None
 
     def drain(limit: int) -> None:
         """Report finished outcomes from the front; wait while more than `limit` are still being saved."""
         while done:
             outcome, fut = done[0]
+            if fut is not None and sum(f is not None for _, f in done) <= limit and not fut.done():
+                return
             if fut is not None:
-                if sum(f is not None for _, f in done) <= limit and not fut.done():
-                    return
-                try:
-                    fut.result()
-                except expected as err:
-                    if isinstance(err, StopRun):
-                        raise
-                    outcome.error = err
+                result(outcome, fut)
             done.popleft()
             outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)
 
     loader = ThreadPoolExecutor(1, thread_name_prefix="gefu-load")
+    computer = _Inline() if workers <= 1 else ThreadPoolExecutor(workers, thread_name_prefix="gefu-compute")
     saver = ThreadPoolExecutor(1, thread_name_prefix="gefu-save")
     try:
         top_up()
-        while reads:
-            i, job, fut = reads.popleft()
-            outcome = Outcome(i, job)
-            try:
-                item, n = fut.result()
-            except StopRun:
-                raise
-            except expected as err:
-                outcome.error = err
-                done.append((outcome, None))
-                top_up()
-                drain(max_pending)
-                continue
-            top_up()  # the next images decode while this one is computed
-            try:
-                result = compute(job, item)
-            except StopRun:
-                raise
-            except expected as err:
-                outcome.error = err
-                done.append((outcome, None))
-                continue
-            finally:
-                del item
-                budget.release(n)
-            done.append((outcome, saver.submit(save, job, result)))
-            del result
+        while reads or computing:
+            # start computing as many jobs as there are workers (with one worker: compute the next job now)
+            while reads and len(computing) < workers:
+                outcome, fut = reads.popleft()
+                ok, loaded = result(outcome, fut)
+                if ok:
+                    computing.append((outcome, computer.submit(compute_task, outcome.job, loaded)))
+                else:
+                    computing.append((outcome, None))
+                del loaded
+                top_up()  # the next images decode while this one is computed
+            outcome, fut = computing.popleft()
+            ok, value = result(outcome, fut) if fut is not None else (False, None)
+            done.append((outcome, saver.submit(save, outcome.job, value) if ok else None))
+            del value
+            top_up()
             drain(max_pending)
         drain(0)
     except BaseException:
         budget.cancel()
         loader.shutdown(wait=True, cancel_futures=True)
+        computer.shutdown(wait=True, cancel_futures=True)
         saver.shutdown(wait=True)  # outputs already computed are still written (at most max_pending + 1, atomically)
         raise
-    loader.shutdown(wait=True)
-    saver.shutdown(wait=True)
+    for pool in (loader, computer, saver):
+        pool.shutdown(wait=True)
     return outcomes

@@ -111,6 +111,9 @@ def tile_apply(
     return (out / weight_sum).to(x.dtype)
 
 
+_ROWS = 64  # rows quantised at a time
+
+
 def _quantize(x: torch.Tensor) -> np.ndarray:
     """float (C, h, w) in [0, 1] → uint8 (h, w, C), rounded as `gefu.imageio.to_uint8` rounds."""
     return (x.clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
@@ -157,9 +160,15 @@ def tile_apply_uint8(
             acc[:, r0 : r0 + th, x0 : x0 + tw] += y * wt
             wsum[:, r0 : r0 + th, x0 : x0 + tw] += wt
         done = (ys[i + 1] if i + 1 < len(ys) else h) - top  # rows of acc that are final
-        out[top : top + done] = _quantize(acc[:, :done] / wsum[:, :done])
-        acc = torch.cat([acc[:, done:], torch.zeros_like(acc[:, :done])], dim=1)  # shift the band up
-        wsum = torch.cat([wsum[:, done:], torch.zeros_like(wsum[:, :done])], dim=1)
+        for r in range(0, done, _ROWS):  # a few rows at a time: no image-wide float temporaries
+            r1 = min(done, r + _ROWS)
+            out[top + r : top + r1] = _quantize(acc[:, r:r1] / wsum[:, r:r1])
+        keep = min(th, tile) - done  # rows shared with the next band (about `overlap`): move them to the top
+        if keep > 0:
+            acc[:, :keep] = acc[:, done : done + keep].clone()
+            wsum[:, :keep] = wsum[:, done : done + keep].clone()
+        acc[:, max(keep, 0) :].zero_()
+        wsum[:, max(keep, 0) :].zero_()
         top += done
     assert out is not None
     return out

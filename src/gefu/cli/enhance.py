@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed (SCUF latent sampling, tiny-random models)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="enhancer option, e.g. alpha=0.2 (repeatable; values are JSON when they parse)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="images enhanced at the same time (default: the CPU cores, up to 4, for the classic numpy "
+                   "methods; 1 for models, which use every core already)")
     p.add_argument("--serial", action="store_true",
                    help="decode, enhance and write one image after another (no background threads)")
     p.set_defaults(func=run)
@@ -86,6 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _check_flags(args: argparse.Namespace) -> str | None:
     """Refuse bad --tile/--overlap/--ext/-o values; returns the output suffix (".jpg") or None."""
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.tile is not None and args.tile < _MIN_TILE:
         raise ValueError(f"--tile must be at least {_MIN_TILE} pixels, got {args.tile}")
     if args.overlap is None:
@@ -184,8 +190,8 @@ class _Worker:
     """Loads (background thread), enhances (caller's thread) and saves (background thread) one job."""
 
     def __init__(self, enhancer: torch.nn.Module, device: torch.device, tile: int | None, overlap: int,
-                 self_tiling: bool) -> None:
-        self.enhancer, self.device, self.overlap = enhancer, device, overlap
+                 self_tiling: bool, workers: int) -> None:
+        self.enhancer, self.device, self.overlap, self.workers = enhancer, device, overlap, workers
         self.tile = None if self_tiling else tile
         self.bytes_per_pixel = None if (tile or self_tiling) else getattr(enhancer, "bytes_per_pixel", None)
         self.frames: list[Path] = []
@@ -207,7 +213,7 @@ class _Worker:
             return self.tile
         from ..tiling import auto_tile
 
-        free = available_memory()
+        free = available_memory() // self.workers  # several images may be enhanced at once
         need = self.bytes_per_pixel * h * w
         tile = auto_tile(self.bytes_per_pixel, (h, w), free)
         gib = 1 << 30
@@ -222,6 +228,10 @@ class _Worker:
         return tile or None
 
     def compute(self, job: Job, raw) -> np.ndarray:
+        with torch.inference_mode():  # (thread-local: compute may run on a worker thread)
+            return self._compute(job, raw)
+
+    def _compute(self, job: Job, raw) -> np.ndarray:
         from ..imageio import to_uint8
         from ..tiling import tile_apply_uint8
 
@@ -325,7 +335,8 @@ def _run(args, shard, device, options, jobs, skipped, kept) -> int:
     mine = shard.split(jobs)
 
     enhancer, self_tiling = _build(args, options, device)
-    worker = _Worker(enhancer, device, args.tile, args.overlap, self_tiling)
+    workers = 1 if args.serial else args.workers or _default_workers(enhancer)
+    worker = _Worker(enhancer, device, args.tile, args.overlap, self_tiling, workers)
     bar = tqdm(total=len(mine), desc=f"enhance ({args.method})", unit="img", file=sys.stderr, disable=None
                if shard.is_main else True, dynamic_ncols=True)
 
@@ -342,9 +353,8 @@ def _run(args, shard, device, options, jobs, skipped, kept) -> int:
     t0 = time.perf_counter()
     stopped = None
     try:
-        with torch.inference_mode():
-            run_jobs(mine, worker.load, worker.compute, worker.save, overlap=not args.serial, nbytes=worker.nbytes,
-                     expected=(OSError, ValueError, MemoryError), on_outcome=report)
+        run_jobs(mine, worker.load, worker.compute, worker.save, overlap=not args.serial, workers=workers,
+                 nbytes=worker.nbytes, expected=(OSError, ValueError, MemoryError), on_outcome=report)
     except StopRun as err:
         stopped = str(err)
     finally:
@@ -354,6 +364,13 @@ def _run(args, shard, device, options, jobs, skipped, kept) -> int:
     if not shard.is_main:
         return 1 if any(c[1] or c[3] for c in counts) or skipped else 0
     return _summary(args, counts, len(jobs), skipped, kept, seconds, shard.count)
+
+
+def _default_workers(enhancer: Any) -> int:
+    """Thread-safe CPU methods (numpy/scipy, mostly one core each): one image per core, up to 4."""
+    if not getattr(enhancer, "thread_safe", False):
+        return 1
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def _describe(job: Job, err: BaseException) -> str:

@@ -58,6 +58,9 @@ class Enhancer(torch.nn.Module):
     #: Peak working memory per pixel of one untiled call, in bytes (None: not known). `gefu enhance` uses it to
     #: tile an image automatically when the untiled call would not fit in the available memory.
     bytes_per_pixel: ClassVar[float | None] = None
+    #: Whether calls may run at once on several threads (pure functions that release the GIL and use about one
+    #: core each); `gefu enhance` then computes several images at the same time.
+    thread_safe: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
@@ -184,6 +187,7 @@ class NumpyEnhancer(Enhancer):
 
     fn: ClassVar[Callable[..., np.ndarray]]
     specs: ClassVar[Mapping[str, Spec]] = {}
+    thread_safe = True
 
     def __init__(self, **options: Any) -> None:
         check_options(self.name, options, self.specs)
