@@ -67,7 +67,7 @@ USAGE_ERRORS = [
     (["-m", "gamma", "--ext", "exe"], "--ext exe is not an image format gefu writes; use one of bmp, jpeg, jpg, png"),
     (["-m", "gamma", "--device", "bogus"], "unknown device 'bogus'; use cpu, cuda or cuda:N"),
     (["-m", "gamma", "--device", "cuda"], "CUDA is not available on this machine; use --device cpu"),
-    (["-m", "limee"], "unknown enhancer 'limee' (did you mean 'lime'?)"),
+    (["-m", "limee"], "unknown enhancer 'limee' (did you mean 'lime'"),
 ]
 
 
