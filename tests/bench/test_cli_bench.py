@@ -14,22 +14,22 @@ from gefu.cli.bench import split_options
 def test_tiny_mini_run_end_to_end(tmp_path, capsys):
     out = tmp_path / "mini"
     argv = ["bench", "--suite", "mini", "--methods", "none,gamma", "--limit", "2", "-o", str(out),
-            "--device", "cpu", "--option", "suite.max_side=160", "--quiet"]
+            "--device", "cpu", "--option", "suite.max_side=160", "--option", "suite.photos=astronaut,coffee", "--quiet"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "| none |" in printed and "| gamma |" in printed
     for name in ("results.json", "results.csv", "results.md", "results.tex", "report.html"):
         assert (out / name).is_file()
     records = json.loads((out / "results.json").read_text())["records"]
-    assert [r["method"] for r in records] == ["none", "gamma"]
+    assert [r["method"] for r in records] == ["clean", "oracle", "none", "gamma"]
     assert all(r["n_images"] == 2 and r["suite_config"]["max_side"] == 160 for r in records)
-    assert all(r["time"]["computed_this_run"] == 2 for r in records)
-    assert records[0]["enhancer"]["name"] == "none"
+    assert all(r["time"]["computed_this_run"] == 2 for r in records[2:])
+    assert records[2]["enhancer"]["name"] == "none"
 
     # Rerun: everything comes from the cache, same numbers.
     assert main(argv) == 0
     again = json.loads((out / "results.json").read_text())["records"]
-    assert all(r["time"]["computed_this_run"] == 0 for r in again)
+    assert all(r["time"]["computed_this_run"] == 0 for r in again[2:])
     assert [r["metrics"] for r in again] == [r["metrics"] for r in records]
     # The former spelling --out still works (hidden), --output is the long form of -o.
     for flag in ("--out", "--output"):

@@ -48,7 +48,7 @@ METHODS = ["test-report-identity", "test-report-gain"]
 def mini_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("mini-report")
     suite = create_suite("mini", max_side=64, photos="coffee,astronaut", classifier=None, detector=None,
-                         lpips=False)
+                         lpips=False, mosaics=0, n_resamples=200)
     result = run_suite(suite, METHODS, out, warmup=0)
     return out, result, write_report(result, out)
 
@@ -69,22 +69,28 @@ def test_all_files_exist_and_parse(mini_report):
     for name in ("results.json", "results.csv", "results.md", "results.tex", "report.html"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0
     data = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
-    assert [r["method"] for r in data["records"]] == METHODS
+    assert [r["method"] for r in data["records"]] == ["clean", "oracle", *METHODS]
+    assert [bool(r.get("reference")) for r in data["records"]] == [True, True, False, False]
     for rec in data["records"]:
         assert rec["suite"] == "mini" and rec["n_images"] == 6
-        assert {"psnr", "ssim", "time_s"} <= set(rec["metrics"])
+        assert {"psnr", "ssim"} | (set() if rec.get("reference") else {"time_s"}) <= set(rec["metrics"])
         assert set(rec["breakdown"]) == {"dim", "dark", "night"}
         assert "psnr" in rec["conventions"] and "time_s" in rec["conventions"]
         assert rec["versions"]["torch"] == importlib.metadata.version("torch")
         assert rec["device"].startswith("cpu")
         assert rec["enhancer"]["name"] == rec["method"]
-        assert any("not human labels" in n or "smoke benchmark" in n for n in rec["notes"])
+        assert any("not the paper's benchmark" in n for n in rec["notes"])
+        assert set(rec["intervals"]) == {"", "dim", "dark", "night"}
+        lo, hi = rec["intervals"][""]["psnr"]
+        assert lo <= rec["metrics"]["psnr"] <= hi
 
     rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text())))
-    assert len(rows) == 2 * (1 + 3)  # one overall row and one per darkness level, per method
+    assert len(rows) == 4 * (1 + 3)  # one overall row and one per darkness level, per row (2 references)
     assert {(r["group"], r["n_images"]) for r in rows} == {("", "6"), ("dim", "2"), ("dark", "2"), ("night", "2")}
     overall = {r["method"]: r for r in rows if r["group"] == ""}
-    assert set(overall) == set(METHODS)
+    assert set(overall) == {"clean", "oracle", *METHODS}
+    assert float(overall[METHODS[0]]["psnr_lo"]) <= float(overall[METHODS[0]]["psnr"]) <= float(
+        overall[METHODS[0]]["psnr_hi"])
     for rec in data["records"]:
         assert float(overall[rec["method"]]["psnr"]) == pytest.approx(rec["metrics"]["psnr"])
 
@@ -94,16 +100,22 @@ def test_markdown_table_has_one_row_per_method(mini_report):
     md = (out / "results.md").read_text()
     table = md.split("| Method |", 1)[1].split("\n\n", 1)[0]
     body = [ln for ln in table.splitlines()[2:] if ln.startswith("|")]
-    assert [ln.split("|")[1].strip() for ln in body] == METHODS
+    assert [ln.split("|")[1].strip() for ln in body] == ["*clean (reference)*", "*oracle (reference)*", *METHODS]
+    assert not any("**" in ln for ln in body[:2])  # reference rows are never bold
     header = table.splitlines()[0]
     assert "PSNR ↑" in header and "SSIM ↑" in header and "Time (s) ↓" in header
     assert "(paper)" not in header  # GEFU-mini is not one of the paper's suites
-    psnr = {r["method"]: r["metrics"]["psnr"] for r in result.records}
-    best = max(psnr, key=psnr.get)
-    assert f"**{psnr[best]:.2f}**" in next(ln for ln in body if ln.split("|")[1].strip() == best)
-    assert "model agreement" in md.lower() or "smoke benchmark" in md
-    by_group = md.split("### By group", 1)[1].split("###", 1)[0]
-    assert by_group.count("| test-report-") == 2 * 3 and "**" not in by_group  # groups are not competitors
+    recs = {r["method"]: r for r in result.records if not r.get("reference")}
+    best = max(recs, key=lambda m: recs[m]["metrics"]["psnr"])
+    other = next(m for m in recs if m != best)
+    (lo_b, _), (_, hi_o) = recs[best]["intervals"][""]["psnr"], recs[other]["intervals"][""]["psnr"]
+    line = next(ln for ln in body if ln.split("|")[1].strip() == best)
+    # bold only when the best method's interval does not overlap the runner-up's
+    assert (f"**{recs[best]['metrics']['psnr']:.2f} [" in line) == (lo_b > hi_o)
+    assert "not the paper's benchmark" in md
+    by_level = md.split("### By level", 1)[1]
+    assert "**PSNR ↑ by level**" in by_level and "| dim | dark | night |" in by_level
+    assert by_level.count("| test-report-") == 2 * 2  # two methods in each of the PSNR and SSIM tables
 
 
 def test_latex_is_a_booktabs_table(mini_report):
@@ -134,11 +146,12 @@ def test_html_references_only_existing_local_files(mini_report):
         assert not re.match(r"^[a-z]+://|^//", ref), f"external asset {ref}"
         assert (out / ref).is_file(), f"missing {ref}"
     imgs = [r for r in parser.refs if r.startswith("thumbs/")]
-    # The grid: for each shown sample, the input, each method's output and the reference.
+    # The gallery: for each shown sample, the input, each row's output (2 references + methods), the reference.
     shown = min(6, len(result.samples))
-    assert len(imgs) == shown * (1 + len(METHODS) + 1)
+    assert len(imgs) == shown * (1 + 2 + len(METHODS) + 1)
     assert "<script" not in page and "<link" not in page
-    assert "smoke benchmark" in page
+    assert "not the paper&#x27;s benchmark" in page or "not the paper's benchmark" in page
+    assert "flex-wrap:wrap" in page  # the gallery wraps instead of running off a narrow window
 
 
 def _lol(root: Path, photo: torch.Tensor) -> None:

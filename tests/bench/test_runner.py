@@ -58,7 +58,8 @@ def _reset_counter():
 
 def tiny_mini(**kw):
     """GEFU-mini on two real photos at 64 px, IQA only (no weights needed): 6 samples."""
-    opts = dict(max_side=64, photos=["coffee", "chelsea"], classifier=None, detector=None, lpips=False)
+    opts = dict(max_side=64, photos=["coffee", "chelsea"], classifier=None, detector=None, lpips=False,
+                references=False, n_resamples=100)
     opts.update(kw)
     return create_suite("mini", **opts)
 

@@ -9,8 +9,10 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from gefu.bench.degrade import LEVELS, darken
-from gefu.bench.suites import Sample, create_suite, downscale, level_seed, list_suites, make_mini_images
+from gefu.bench.camera import capture, oracle
+from gefu.bench.degrade import darken
+from gefu.bench.suites import Sample, create_suite, downscale, level_seed, list_suites
+from gefu.bench.suites.mini import LEVELS
 from gefu.imageio import load_image, save_image
 from gefu.samples import load_sample, sample_photos
 
@@ -24,70 +26,34 @@ def test_suite_names():
     assert {"mini", "lol", "lsrw", "codan", "darkface", "bdd-night"} <= set(list_suites())
 
 
-def test_mini_images_are_deterministic():
-    a = make_mini_images(_photos("coffee", "astronaut"), LEVELS, seed=0, max_side=96)
-    b = make_mini_images(_photos("coffee", "astronaut"), LEVELS, seed=0, max_side=96)
-    c = make_mini_images(_photos("coffee"), LEVELS, seed=1, max_side=96)
-    for name in a:
-        assert torch.equal(a[name][0], b[name][0])
-        for lv in LEVELS:
-            assert torch.equal(a[name][1][lv], b[name][1][lv])
-    assert not torch.equal(a["coffee"][1]["dark"], c["coffee"][1]["dark"])  # another seed, other noise
-    # It is darken() with the per-(photo, level) seed, on the downscaled original.
-    ref = downscale(load_sample("coffee"), 96)
-    assert torch.equal(a["coffee"][1]["night"], darken(ref, LEVELS["night"], seed=level_seed("coffee", "night", 0)))
-
-
-def test_prepared_inputs_are_identical_across_cache_folders(tmp_path):
-    s1 = create_suite("mini", max_side=80, photos="coffee,chelsea", classifier=None, detector=None, lpips=False)
-    s2 = create_suite("mini", max_side=80, photos="coffee,chelsea", classifier=None, detector=None, lpips=False)
-    a = s1.prepare(tmp_path / "a")
-    b = s2.prepare(tmp_path / "b")
-    assert [s.id for s in a] == [s.id for s in b] == [
-        f"{p}-{lv}" for p in ("coffee", "chelsea") for lv in LEVELS
-    ]
+def test_mini_inputs_are_deterministic_and_cached(tmp_path):
+    kw = dict(max_side=80, photos="coffee,chelsea", classifier=None, detector=None, lpips=False)
+    a = create_suite("mini", **kw).prepare(tmp_path / "a")
+    b = create_suite("mini", **kw).prepare(tmp_path / "b")
+    assert [s.id for s in a] == [s.id for s in b] == [f"{p}-{lv}" for p in ("coffee", "chelsea") for lv in LEVELS]
     for x, y in zip(a, b):
         assert torch.equal(load_image(x.input), load_image(y.input))
-        assert torch.equal(load_image(x.reference), load_image(y.reference))
-    # Cached PNGs are bit-identical to freshly made images (both are 8-bit).
-    fresh = make_mini_images(_photos("coffee"), LEVELS, seed=0, max_side=80)["coffee"]
-    assert torch.equal(load_image(a[1].input), fresh[1]["dark"])
-    assert torch.equal(load_image(a[0].reference), fresh[0])
-    # A second prepare reuses the cache (files untouched).
-    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "a").rglob("*.png")}
-    s1.prepare(tmp_path / "a")
-    assert mtimes == {p: p.stat().st_mtime_ns for p in (tmp_path / "a").rglob("*.png")}
-
-
-def test_darkening_levels_are_ordered():
-    exposures = list(LEVELS.values())
-    assert exposures == sorted(exposures, reverse=True) and len(exposures) == 3
-    made = make_mini_images(_photos("coffee", "astronaut", "chelsea"), LEVELS, seed=0, max_side=128)
-    for name, (ref, dark) in made.items():
-        means = [float(dark[lv].mean()) for lv in LEVELS]
-        assert float(ref.mean()) > means[0] > means[1] > means[2] > 0, (name, means)
-
-
-def test_level_seeds_are_stable_and_distinct():
-    seeds = {(p, lv): level_seed(p, lv) for p in ("coffee", "astronaut") for lv in LEVELS}
-    assert len(set(seeds.values())) == len(seeds)
-    assert seeds == {(p, lv): level_seed(p, lv, 0) for p, lv in seeds}
-    assert level_seed("coffee", "dark", 1) != level_seed("coffee", "dark", 0)
-
-
-def test_downscale_keeps_aspect_and_limit():
-    img = torch.rand(3, 300, 451)
-    out = downscale(img, 128)
-    assert out.shape == (3, 85, 128)
-    assert torch.equal(out, (out * 255).round() / 255)  # 8-bit levels
-    assert downscale(img[:, :100, :120], 128).shape == (3, 100, 120)  # never upscaled
+    # The cached capture is exactly camera.capture of the clean image with the per-(image, level) seed.
+    clean = load_image(a[1].reference)
+    assert torch.equal(clean, downscale(load_sample("coffee"), 80))
+    want = capture(clean, LEVELS["dark"], seed=level_seed("coffee", "dark", 0))
+    assert torch.equal(load_image(a[1].input), want.image)
+    assert torch.equal(load_image(tmp_path / "a" / a[1].input.parent.name / "oracle" / f"{a[1].id}.png"),
+                       oracle(want.image, want.gain))
+    # another seed, other noise
+    c = create_suite("mini", seed=1, **kw).prepare(tmp_path / "c")
+    assert not torch.equal(load_image(c[1].input), load_image(a[1].input))
+    # darker levels are darker
+    means = [float(load_image(s.input).mean()) for s in a[:3]]
+    assert float(clean.mean()) > means[0] > means[1] > means[2] > 0
+    assert level_seed("coffee", "dark", 1) != level_seed("coffee", "dark", 0) != level_seed("coffee", "dim", 0)
 
 
 def test_mini_limit_and_bad_options(tmp_path):
-    suite = create_suite("mini", max_side=64, classifier=None, detector=None, lpips=False)
+    suite = create_suite("mini", max_side=64, classifier=None, detector=None, lpips=False, mosaics=0)
     samples = suite.prepare(tmp_path, limit=4)
     assert len(samples) == 4
-    assert len(list(tmp_path.rglob("*-dim.png"))) == 2  # only the photos the limit needs were darkened
+    assert len(list(tmp_path.rglob("*-dim.png"))) == 2 * 3  # capture, oracle, clean copy of the 2 photos used
     with pytest.raises(ValueError, match="level"):
         create_suite("mini", levels="dim,pitch-black")
     with pytest.raises(ValueError, match="no --data"):
@@ -96,65 +62,63 @@ def test_mini_limit_and_bad_options(tmp_path):
         create_suite("mini", photos="coffee,mona_lisa", lpips=False).prepare(tmp_path)
 
 
-def test_mini_agreement_scores_hand_worked():
-    """Top-1 agreement and face AP from records, against hand-computed values."""
-    suite = create_suite("mini", lpips=False)
+def test_mini_scores_hand_worked():
+    """Top-1 over labelled images only, face AP over every face-scored image (false faces on photos without
+    faces count), IQA over photos and mosaics, intervals around every value."""
+    suite = create_suite("mini", lpips=False, levels="dim", n_resamples=500)
     img = Path("unused.png")
     box = [10.0, 10.0, 50.0, 60.0]
     samples = [
-        Sample("a-dim", img, "dim", target={"class": 3, "faces": [box]}),
-        Sample("a-dark", img, "dark", target={"class": 3, "faces": [box]}),
-        Sample("b-dim", img, "dim", target={"class": 7, "faces": []}),
-        Sample("b-dark", img, "dark", target={"class": 7, "faces": []}),
+        Sample("a-dim", img, "dim", target={"kind": "photo", "label": 3, "faces": [box]}),
+        Sample("b-dim", img, "dim", target={"kind": "photo", "label": None, "faces": []}),
+        Sample("c.g2-00-dim", img, "dim", target={"kind": "crop", "label": 7, "faces": None}),
     ]
     records = {
-        "a-dim": {"psnr": 20.0, "ssim": 0.5, "pred": 3, "dets": [box + [0.9]]},
-        # a wrong box ranked above the right one: TP, FP, TP → AP = 0.5·1 + 0.5·(2/3)
-        "a-dark": {"psnr": 10.0, "ssim": 0.3, "pred": 1, "dets": [[200, 200, 240, 250, 0.8], box + [0.7]]},
-        "b-dim": {"psnr": 30.0, "ssim": 0.9, "pred": 7},
-        "b-dark": {"psnr": 12.0, "ssim": 0.4, "pred": 7},
+        "a-dim": {"psnr": 20.0, "ssim": 0.5, "pred": 3, "correct": True, "dets": [box + [0.7]]},
+        # a false face on a photo without faces, ranked above the true one: FP, TP → AP = 0.5
+        "b-dim": {"psnr": 30.0, "ssim": 0.9, "dets": [[200, 200, 240, 250, 0.8]]},
+        "c.g2-00-dim": {"pred": 1, "correct": False},
     }
     agg = suite.aggregate(samples, records)
-    assert agg.metrics["psnr"] == pytest.approx(18.0)
-    assert agg.metrics["ssim"] == pytest.approx(0.525)
-    assert agg.metrics["top1_agreement"] == pytest.approx(75.0)
-    assert agg.metrics["face_ap"] == pytest.approx(100 * (0.5 + 0.5 * 2 / 3))
-    assert agg.breakdown["dim"]["top1_agreement"] == pytest.approx(100.0)
-    assert agg.breakdown["dark"]["top1_agreement"] == pytest.approx(50.0)
-    assert agg.breakdown["dim"]["face_ap"] == pytest.approx(100.0)
-    assert agg.breakdown["dark"]["psnr"] == pytest.approx(11.0)
-    assert "model agreement" in suite.note().lower() and "not human labels" in suite.note()
+    assert agg.metrics["psnr"] == pytest.approx(25.0) and agg.metrics["ssim"] == pytest.approx(0.7)
+    assert agg.metrics["top1"] == pytest.approx(50.0)
+    assert agg.metrics["face_ap"] == pytest.approx(50.0)
+    assert agg.breakdown["dim"] == agg.metrics
+    for key, value in agg.metrics.items():
+        lo, hi = agg.intervals[""][key]
+        assert lo <= value <= hi
+    assert agg.intervals[""]["top1"] == (0.0, 100.0)  # 2 labelled images, one right: anything can come out
+    assert "reference rows" in suite.note()
 
 
 def test_mini_with_real_frozen_models(tmp_path):
-    """MobileNetV2 + YuNet on the astronaut photo: the original scores full agreement with itself."""
+    """MobileNetV2 + YuNet: labels only for confident, stable crops; the clean row is the ceiling, and the
+    darkest level breaks the frozen models."""
     from gefu.weights import mobilenet_v2_path
 
     if not mobilenet_v2_path().is_file():
         pytest.skip("MobileNetV2 weights not provisioned (run `gefu weights provision`)")
-    suite = create_suite("mini", max_side=256, photos="astronaut", lpips=False)
+    suite = create_suite("mini", max_side=256, photos="astronaut,coffee", lpips=False, levels="night", mosaics=1,
+                         n_resamples=200)
     samples = suite.prepare(tmp_path)
     assert suite.class_error is None and suite.det_error is None
-    label = samples[0].target
-    assert isinstance(label["class"], int) and len(label["faces"]) == 1  # one face on the astronaut photo
-    x1, y1, x2, y2 = label["faces"][0]
-    assert 0 <= x1 < x2 <= 256 and 0 <= y1 < y2 <= 256
-    original = load_image(samples[0].reference)
-    records = {s.id: suite.score(s, original) for s in samples}
-    agg = suite.aggregate(samples, records)
-    assert agg.metrics["top1_agreement"] == 100.0
-    assert agg.metrics["face_ap"] == 100.0
-    # The original against itself: PSNR is capped at 100 dB (not +inf, which would make any mean infinite).
-    assert records[samples[0].id]["psnr"] == 100.0 and records[samples[0].id]["psnr_capped"]
-    assert "astronaut" in suite.conventions()["face_ap"]
-
-    # A rerun with the labels cached loads no model until it has something to score, then the same ones.
-    again = create_suite("mini", max_side=256, photos="astronaut", lpips=False)
-    samples2 = again.prepare(tmp_path)
-    assert again.classifier is None and again.detector is None
-    assert again.class_error is None and again.score_key() == suite.score_key()
-    assert [s.target for s in samples2] == [s.target for s in samples]
-    assert again.score(samples2[0], original)["pred"] == label["class"]
+    kinds = {s.meta["image"]: s.target["kind"] for s in samples}
+    assert kinds["astronaut"] == "photo" and kinds["faces0"] == "mosaic"
+    # the astronaut photo is MobileNetV2's unsure "bobsled" (p 0.19): no label; crops of coffee are sure espressos
+    by = {s.meta["image"]: s for s in samples}
+    assert by["astronaut"].target["label"] is None
+    labels = {suite.classifier.classes[s.target["label"]] for s in samples if s.target["label"] is not None}
+    assert labels == {"espresso"}
+    assert all(c["p"] >= 0.6 for c in suite.crops)
+    assert len(by["faces0"].target["faces"]) >= 5
+    clean = {s.id: suite.score(s, load_image(tmp_path / by[s.meta["image"]].input.parent.name / "clean"
+                                             / f"{s.id}.png")) for s in samples}
+    dark = {s.id: suite.score(s, load_image(s.input)) for s in samples}
+    top_clean = suite.aggregate(samples, clean).metrics
+    top_dark = suite.aggregate(samples, dark).metrics
+    assert top_clean["top1"] == 100.0  # labels are the model's own answers on the clean images
+    assert top_clean["face_ap"] >= 60.0
+    assert top_dark["face_ap"] < top_clean["face_ap"]
 
 
 @pytest.mark.parametrize("name", ["lol", "lsrw", "codan", "darkface", "bdd-night"])

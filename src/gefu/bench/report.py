@@ -10,9 +10,11 @@ then `os.replace`):
   paper's suites each metric column is followed by the paper's published number for that method;
 - `results.tex` — the same tables in LaTeX (booktabs);
 - `charts/<suite>-<metric>.png` — one bar chart per metric (the paper's number as a marker when known);
-- `report.html` — tables, notes, conventions, charts and a side-by-side grid of inputs, each method's outputs
-  and the reference, as small JPEG thumbnails under `thumbs/` linked by relative paths. The page has no
-  external assets (no scripts, fonts or style sheets from elsewhere): the folder can be zipped and mailed.
+- `results_per_class.csv` — per-class scores (IoU per class, AP per class) when a suite gives them;
+- `report.html` — tables (overall, per level with 95 % intervals, per class), notes (including columns that are the
+  same for every method), conventions, charts and a gallery that wraps to the window: per image the input, each
+  row's output with its outcome (predicted class, face boxes drawn, PSNR) and the reference, as small JPEG
+  thumbnails under `thumbs/` linked by relative paths. The page has no external assets (no scripts, fonts or style sheets from elsewhere): the folder can be zipped and mailed.
 """
 
 from __future__ import annotations
@@ -23,23 +25,14 @@ import io
 import json
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..fileio import write_atomic
 from .runner import BenchResult
-from .suites import TIME_METRIC, Metric
-
-
-def _finite(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+from .suites import stable_hash
+from .tables import (Column, Row, Table, _finite, _method_label, _suite_metrics, build_breakdown,  # noqa: F401
+                     build_level_tables, build_per_class, build_table, flat_notes, published_note)
 
 
 def _clean(obj: Any) -> Any:
@@ -54,112 +47,14 @@ def _clean(obj: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# The table model shared by Markdown, LaTeX and HTML
-# ------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Column:
-    metric: "Metric"
-    paper: bool = False  # the paper's published value, not ours
-
-    @property
-    def header(self) -> str:
-        arrow = "↑" if self.metric.higher_is_better else "↓"
-        return f"{self.metric.label} {arrow}" + (" (paper)" if self.paper else "")
-
-
-@dataclass
-class Row:
-    method: str
-    values: list[float | None]
-    ours: bool = True  # False: a method only the paper reports (not run here)
-
-
-@dataclass
-class Table:
-    suite: str
-    title: str
-    columns: list[Column]
-    rows: list[Row]
-    highlight: bool = True  # bold the best of our values per column
-
-    def best(self) -> list[set[int]]:
-        """Per column, the row indices holding our best value (ties all count; empty for paper columns, a
-        column with fewer than two values, or a column where every value ties)."""
-        out: list[set[int]] = []
-        for j, col in enumerate(self.columns):
-            vals = {i: r.values[j] for i, r in enumerate(self.rows) if r.ours and r.values[j] is not None}
-            if not self.highlight or col.paper or len(vals) < 2 or len(set(vals.values())) == 1:
-                out.append(set())
-                continue
-            top = max(vals.values()) if col.metric.higher_is_better else min(vals.values())
-            out.append({i for i, v in vals.items() if v == top})
-        return out
-
-    def cell(self, i: int, j: int) -> str:
-        v = self.rows[i].values[j]
-        return "–" if v is None else format(v, self.columns[j].metric.fmt)
-
-
-def _suite_metrics(result: "BenchResult") -> list["Metric"]:
-    present = {k for r in result.records for k, v in r["metrics"].items() if _finite(v) is not None}
-    present |= {k for pub in result.suite.published.values() for k in pub}
-    metrics = [m for m in result.suite.metrics if m.key in present]
-    if "time_s" in present:
-        metrics.append(TIME_METRIC)
-    return metrics
-
-
-def build_table(result: "BenchResult") -> Table:
-    """Methods × metrics; with the paper's number after each of our columns when the suite has any."""
-    suite = result.suite
-    metrics = _suite_metrics(result)
-    has_paper = bool(suite.published)
-    columns: list[Column] = []
-    for m in metrics:
-        columns.append(Column(m))
-        if has_paper and any(m.key in pub for pub in suite.published.values()):
-            columns.append(Column(m, paper=True))
-    rows = []
-    for rec in result.records:
-        pub = suite.published.get(rec["method"], {})
-        vals = [_finite(pub.get(c.metric.key)) if c.paper else _finite(rec["metrics"].get(c.metric.key))
-                for c in columns]
-        rows.append(Row(rec["method"], vals))
-    run = {r["method"] for r in result.records}
-    for method, pub in suite.published.items():
-        if method not in run:
-            rows.append(Row(method, [_finite(pub.get(c.metric.key)) if c.paper else None for c in columns],
-                            ours=False))
-    return Table(suite.name, suite.title, columns, rows)
-
-
-def build_breakdown(result: "BenchResult") -> Table | None:
-    """Rows (method, group) × our metrics, when the suite reports groups (e.g. GEFU-mini's darkness levels)."""
-    groups = [g for r in result.records for g in r.get("breakdown", {})]
-    if not groups:
-        return None
-    order = list(dict.fromkeys(groups))
-    metrics = [m for m in _suite_metrics(result) if m.key != "time_s"]
-    rows = []
-    for g in order:
-        for rec in result.records:
-            vals = rec.get("breakdown", {}).get(g)
-            if vals is not None:
-                rows.append(Row(f"{rec['method']} · {g}", [_finite(vals.get(m.key)) for m in metrics]))
-    # No bold: rows of different groups are not competitors.
-    return Table(result.suite.name, f"{result.suite.title} — by group", [Column(m) for m in metrics], rows,
-                 highlight=False)
-
-
-def _method_label(row: Row) -> str:
-    return row.method if row.ours else f"{row.method} (paper only, not run here)"
-
-
-# ------------------------------------------------------------------------------------------------------------
 # Markdown / LaTeX / CSV / JSON
 # ------------------------------------------------------------------------------------------------------------
+
+
+def _display(table: Table, i: int, j: int) -> str:
+    """A cell as shown: a published number carries † (its protocol note follows the table)."""
+    text = table.cell(i, j)
+    return text + "†" if table.columns[j].paper and table.rows[i].values[j] is not None else text
 
 
 def table_markdown(table: Table) -> str:
@@ -167,8 +62,10 @@ def table_markdown(table: Table) -> str:
     lines = ["| Method | " + " | ".join(c.header for c in table.columns) + " |",
              "|---|" + "---:|" * len(table.columns)]
     for i, row in enumerate(table.rows):
-        cells = [f"**{table.cell(i, j)}**" if i in best[j] else table.cell(i, j) for j in range(len(table.columns))]
-        lines.append(f"| {_method_label(row)} | " + " | ".join(cells) + " |")
+        cells = [f"**{_display(table, i, j)}**" if i in best[j] else _display(table, i, j)
+                 for j in range(len(table.columns))]
+        label = f"*{_method_label(row)}*" if row.reference else _method_label(row)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -187,14 +84,22 @@ def render_markdown(results: Sequence["BenchResult"]) -> str:
         parts += [f"## {res.suite.title} (`{res.suite.name}`)", ""]
         parts += [f"{len(res.samples)} images · device {rec0['device']} · gefu {rec0['versions'].get('gefu', '?')}"
                   f" · torch {rec0['versions'].get('torch', '?')}", ""]
-        for note in _notes(res):
+        table, levels, per_class = build_table(res), build_level_tables(res), build_per_class(res)
+        for note in _notes(res) + flat_notes([table, *levels]):
             parts += [f"> {note}", ""]
-        if res.suite.paper_source:
-            parts += [f"Paper columns: {res.suite.paper_source}.", ""]
-        parts += [table_markdown(build_table(res)), ""]
-        bd = build_breakdown(res)
-        if bd is not None:
-            parts += ["### By group", "", table_markdown(bd), ""]
+        parts += [table_markdown(table), ""]
+        if any(c.paper for c in table.columns):
+            parts += [f"† {published_note(res)}.", ""]
+        if levels:
+            parts += ["### By level (95 % bootstrap intervals)", ""]
+            for t in levels:
+                parts += [f"**{t.title}**", "", table_markdown(t), ""]
+        else:
+            bd = build_breakdown(res)
+            if bd is not None:
+                parts += ["### By group", "", table_markdown(bd), ""]
+        for t in per_class:
+            parts += [f"### Per class: {t.title}", "", table_markdown(t), ""]
         parts += ["### Conventions", ""]
         parts += [f"- **{k}**: {v}" for k, v in _conventions(res).items()]
         parts += ["", "### Timing", ""]
@@ -250,17 +155,36 @@ def render_csv(results: Sequence["BenchResult"]) -> str:
                 keys.append(m.key)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["suite", "method", "group", "n_images", *keys, "time_source", "device", "enhancer"])
+    iv_keys = [f"{k}_{end}" for k in keys for end in ("lo", "hi")]
+    w.writerow(["suite", "method", "group", "n_images", *keys, *iv_keys, "reference", "time_source", "device",
+                "enhancer"])
     for res in results:
         for rec in res.records:
             def row(group: str, n: int, values: dict[str, Any]) -> list[Any]:
                 cells = ["" if _finite(values.get(k)) is None else repr(float(values[k])) for k in keys]
-                return [rec["suite"], rec["method"], group, n, *cells, rec["time"]["source"],
-                        rec["device"], json.dumps(rec["enhancer"], sort_keys=True)]
+                ivs = rec.get("intervals", {}).get(group, {})
+                iv_cells = ["" if k not in ivs or _finite(ivs[k][e]) is None else repr(float(ivs[k][e]))
+                            for k in keys for e in (0, 1)]
+                return [rec["suite"], rec["method"], group, n, *cells, *iv_cells, int(bool(rec.get("reference"))),
+                        rec["time"]["source"], rec["device"], json.dumps(rec["enhancer"], sort_keys=True)]
 
             w.writerow(row("", rec["n_images"], rec["metrics"]))
             for group, values in rec.get("breakdown", {}).items():
                 w.writerow(row(group, sum(1 for s in res.samples if s.group == group), values))
+    return buf.getvalue()
+
+
+def render_per_class_csv(results: Sequence["BenchResult"]) -> str | None:
+    """Long format: suite, method, table, class, value (None when no record has per-class scores)."""
+    rows = [[rec["suite"], rec["method"], title, cls, repr(float(v))]
+            for res in results for rec in res.records for title, per in rec.get("per_class", {}).items()
+            for cls, v in per.items() if _finite(v) is not None]
+    if not rows:
+        return None
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["suite", "method", "table", "class", "value"])
+    w.writerows(rows)
     return buf.getvalue()
 
 
@@ -317,13 +241,21 @@ def write_charts(result: "BenchResult", out: Path) -> list[Path]:
     return paths
 
 
-def _thumbnail(src: Path, dst: Path, side: int) -> Path:
-    from PIL import Image
+def _thumbnail(src: Path, dst: Path, side: int, boxes: Sequence[Sequence[float]] = (),
+               gt_boxes: Sequence[Sequence[float]] = ()) -> Path:
+    """A JPEG thumbnail (longest side `side`) with ground-truth boxes (green) and detections (red) drawn."""
+    from PIL import Image, ImageDraw
 
     if dst.is_file() and dst.stat().st_mtime >= src.stat().st_mtime:
         return dst
     with Image.open(src) as im:
         im = im.convert("RGB")
+        if boxes or gt_boxes:
+            draw = ImageDraw.Draw(im)
+            width = max(1, round(max(im.size) / side))
+            for color, bs in (((40, 220, 40), gt_boxes), ((255, 40, 40), boxes)):
+                for b in bs:
+                    draw.rectangle([float(v) for v in b[:4]], outline=color, width=width)
         im.thumbnail((side, side), Image.LANCZOS)
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=85)
@@ -349,14 +281,19 @@ def _safe(name: str) -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1600px}
 h1{font-size:1.5em} h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:4px}
-table.res{border-collapse:collapse;margin:8px 0 16px} table.res th,table.res td{padding:4px 10px;border-bottom:1px solid #e4e4e4;text-align:right}
+.scroll{overflow-x:auto;max-width:100%}
+table.res{border-collapse:collapse;margin:8px 0 16px} table.res th,table.res td{padding:4px 10px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
 table.res th:first-child,table.res td:first-child{text-align:left} table.res th{background:#f4f6f8}
 td.paper,th.paper{color:#666;background:#fafafa} td.best{font-weight:bold} tr.paperonly td{color:#888;font-style:italic}
-.note{background:#fff6e0;border-left:4px solid #e0a800;padding:8px 12px;margin:8px 0}
+tr.reference td{color:#555;font-style:italic;background:#f7f9fb}
+.note{background:#fff6e0;border-left:4px solid #e0a800;padding:8px 12px;margin:8px 0} .foot{color:#555;font-size:.85em}
 .meta{color:#666;font-size:.9em} dl.conv dt{font-weight:bold;margin-top:6px} dl.conv dd{margin-left:16px;color:#444}
-.charts img{height:220px;margin:4px;border:1px solid #eee}
-table.grid{border-collapse:collapse} table.grid th{font-size:.9em;padding:4px} table.grid td{padding:3px;vertical-align:top;text-align:center}
-table.grid img{max-width:200px;max-height:200px;display:block;margin:auto} .cap{font-size:.75em;color:#555}
+.levels{display:flex;flex-wrap:wrap;gap:0 24px} .levels h4{margin:6px 0 0}
+.charts img{height:220px;margin:4px;border:1px solid #eee;max-width:100%}
+.sample{border-top:1px solid #e4e4e4;padding:6px 0} .sid{font-weight:bold;font-size:.9em;margin:2px 0 4px}
+.tiles{display:flex;flex-wrap:wrap;gap:6px} figure.tile{margin:0;width:180px}
+figure.tile img{max-width:180px;max-height:180px;display:block} figcaption{font-size:.72em;color:#444;overflow-wrap:anywhere}
+figcaption b{color:#222}
 """
 
 
@@ -368,48 +305,56 @@ def _html_table(table: Table) -> str:
         cells = []
         for j, col in enumerate(table.columns):
             cls = "paper" if col.paper else ("best" if i in best[j] else "")
-            cells.append(f'<td class="{cls}">{html.escape(table.cell(i, j))}</td>')
-        rows.append(f'<tr class="{"" if row.ours else "paperonly"}"><td>{html.escape(_method_label(row))}</td>'
-                    + "".join(cells) + "</tr>")
-    return f'<table class="res"><tr><th>Method</th>{head}</tr>' + "".join(rows) + "</table>"
+            cells.append(f'<td class="{cls}">{html.escape(_display(table, i, j))}</td>')
+        cls = "paperonly" if not row.ours else ("reference" if row.reference else "")
+        rows.append(f'<tr class="{cls}"><td>{html.escape(_method_label(row))}</td>' + "".join(cells) + "</tr>")
+    return (f'<div class="scroll"><table class="res"><tr><th>Method</th>{head}</tr>' + "".join(rows)
+            + "</table></div>")
+
+
+def _figure(src: Path, out: Path, caption: str, alt: str) -> str:
+    return (f'<figure class="tile"><img src="{html.escape(src.relative_to(out).as_posix())}" alt="{html.escape(alt)}">'
+            f"<figcaption>{caption}</figcaption></figure>")
 
 
 def _gallery_html(result: "BenchResult", out: Path, n: int, side: int) -> str:
+    """Per chosen sample, a wrapping row of figures: the input, each row's output with the suite's per-image
+    outcome (class, face boxes, PSNR), and the reference — it fits any window width."""
     chosen = gallery_samples(result.samples, n)
     if not chosen:
         return ""
-    methods = [r["method"] for r in result.records]
-    has_ref = any(s.reference is not None for s in chosen)
-    head = "<th>input</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in methods)
-    head += "<th>reference</th>" if has_ref else ""
     thumbs = out / "thumbs" / _safe(result.suite.name)
-    rows = []
+    blocks = []
     for s in chosen:
         sid = _safe(s.id)
-        cells = []
-        src = _thumbnail(Path(s.input), thumbs / "input" / f"{sid}.jpg", side)
-        cells.append(f'<td><img src="{html.escape(src.relative_to(out).as_posix())}" alt="input {html.escape(s.id)}">'
-                     f'<div class="cap">{html.escape(s.id)}</div></td>')
-        for m in methods:
+        figs = [_figure(_thumbnail(Path(s.input), thumbs / "input" / f"{sid}.jpg", side), out, "<b>input</b>",
+                        f"input {s.id}")]
+        for rec in result.records:
+            m = rec["method"]
             run = result.runs.get(m)
             png = run.cache_dir / f"{s.id}.png" if run else None
             if png is None or not png.is_file():
-                cells.append("<td>–</td>")
                 continue
-            t = _thumbnail(png, thumbs / _safe(m) / f"{sid}.jpg", side)
             score = run.scores.get(s.id, {})
-            cap = " · ".join(f"{k.upper()} {score[k]:.2f}" for k in ("psnr", "ssim") if _finite(score.get(k)) is not None)
-            cells.append(f'<td><img src="{html.escape(t.relative_to(out).as_posix())}" alt="{html.escape(m)} '
-                         f'{html.escape(s.id)}"><div class="cap">{html.escape(cap)}</div></td>')
-        if has_ref:
-            if s.reference is not None and Path(s.reference).is_file():
-                t = _thumbnail(Path(s.reference), thumbs / "reference" / f"{sid}.jpg", side)
-                cells.append(f'<td><img src="{html.escape(t.relative_to(out).as_posix())}" alt="reference"></td>')
-            else:
-                cells.append("<td>–</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<h3>Inputs and outputs ({len(chosen)} of {len(result.samples)} images)</h3>"
-            f'<table class="grid"><tr>{head}</tr>' + "".join(rows) + "</table>")
+            got = result.suite.outcome(s, score)
+            if not got:
+                got = {"caption": " · ".join(f"{k.upper()} {score[k]:.2f}" for k in ("psnr", "ssim")
+                                             if _finite(score.get(k)) is not None)}
+            tag = stable_hash([got.get("boxes"), got.get("gt_boxes")], 6)
+            t = _thumbnail(png, thumbs / _safe(m) / f"{sid}-{tag}.jpg", side, got.get("boxes") or (),
+                           got.get("gt_boxes") or ())
+            label = f"{m} (reference)" if rec.get("reference") else m
+            figs.append(_figure(t, out, f"<b>{html.escape(label)}</b><br>{html.escape(got.get('caption', ''))}",
+                                f"{m} {s.id}"))
+        if s.reference is not None and Path(s.reference).is_file():
+            t = _thumbnail(Path(s.reference), thumbs / "reference" / f"{sid}.jpg", side)
+            figs.append(_figure(t, out, "<b>reference</b>", "reference"))
+        blocks.append(f'<div class="sample"><div class="sid">{html.escape(s.id)}</div>'
+                      f'<div class="tiles">{"".join(figs)}</div></div>')
+    legend = ("<p class=\"meta\">Boxes: green = ground truth, red = detections with score ≥ 0.5.</p>"
+              if any("boxes" in result.suite.outcome(s, {}) for s in chosen[:1]) else "")
+    return (f"<h3>Inputs and outputs ({len(chosen)} of {len(result.samples)} images)</h3>{legend}"
+            + "".join(blocks))
 
 
 def render_html(results: Sequence["BenchResult"], out: Path, charts: dict[str, list[Path]],
@@ -421,14 +366,23 @@ def render_html(results: Sequence["BenchResult"], out: Path, charts: dict[str, l
         body.append(f'<p class="meta">{len(res.samples)} images · device {html.escape(rec0["device"])} · '
                     f'gefu {html.escape(rec0["versions"].get("gefu", "?"))} · torch '
                     f'{html.escape(rec0["versions"].get("torch", "?"))} · {html.escape(rec0["created"])}</p>')
-        for note in _notes(res):
+        table, levels, per_class = build_table(res), build_level_tables(res), build_per_class(res)
+        for note in _notes(res) + flat_notes([table, *levels]):
             body.append(f'<div class="note">{html.escape(note)}</div>')
-        if res.suite.paper_source:
-            body.append(f'<p class="meta">Grey columns: {html.escape(res.suite.paper_source)}.</p>')
-        body.append(_html_table(build_table(res)))
-        bd = build_breakdown(res)
-        if bd is not None:
-            body.append("<h3>By group</h3>" + _html_table(bd))
+        body.append(_html_table(table))
+        if any(c.paper for c in table.columns):
+            body.append(f'<p class="foot">† grey columns: {html.escape(published_note(res))}.</p>')
+        if levels:
+            body.append("<h3>By level (95 % bootstrap intervals; bold only when the interval does not overlap the "
+                        "runner-up's)</h3><div class=\"levels\">"
+                        + "".join(f"<div><h4>{html.escape(t.title)}</h4>{_html_table(t)}</div>" for t in levels)
+                        + "</div>")
+        else:
+            bd = build_breakdown(res)
+            if bd is not None:
+                body.append("<h3>By group</h3>" + _html_table(bd))
+        for t in per_class:
+            body.append(f"<h3>Per class: {html.escape(t.title)}</h3>" + _html_table(t))
         imgs = "".join(f'<img src="{html.escape(p.relative_to(out).as_posix())}" alt="{html.escape(p.stem)}">'
                        for p in charts.get(res.suite.name, []))
         if imgs:
@@ -458,6 +412,9 @@ def write_report(results: "BenchResult | Sequence[BenchResult]", out: str | os.P
         "md": write_atomic(out / "results.md", render_markdown(results)),
         "tex": write_atomic(out / "results.tex", render_latex(results)),
     }
+    per_class = render_per_class_csv(results)
+    if per_class is not None:
+        files["per_class_csv"] = write_atomic(out / "results_per_class.csv", per_class)
     charts = {res.suite.name: write_charts(res, out) for res in results}
     files["html"] = write_atomic(out / "report.html", render_html(results, out, charts, gallery, thumb_side))
     for name, paths in charts.items():

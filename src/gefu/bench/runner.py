@@ -219,12 +219,28 @@ def run_suite(
     with bench_lock(out):
         samples = _prepare_samples(suite, out, device, limit, progress)
         result = BenchResult(suite, samples, [])
+        for name, folder in suite.reference_rows().items():
+            result.runs[name] = run = _reference_run(suite, samples, name, Path(folder), out, progress)
+            result.records.append({**_method_record(suite, samples, run, device, 0, out), "reference": True})
         for method in methods:
             result.runs[method] = run = _run_method(suite, samples, method, method_options.get(method, {}), out,
                                                     device, warmup, progress)
             result.records.append(_method_record(suite, samples, run, device, warmup, out))
             log.info("%s × %s: %s", method, suite.name, result.records[-1]["metrics"])
     return result
+
+
+def _reference_run(suite: Suite, samples: list[Sample], name: str, folder: Path, out: Path,
+                   progress: ProgressFactory | None) -> MethodRun:
+    """Score a reference row of the suite (images the suite made, e.g. GEFU-mini's clean and oracle) like a
+    method's outputs; it has no enhancer and no timing."""
+    if name in ENHANCERS.names():
+        raise ValueError(f"suite {suite.name!r}: reference row {name!r} has the name of an enhancer")
+    run = MethodRun(name, folder, config={"name": name, "reference": True})
+    partial = f"{suite.name}-{suite.input_key()}-{stable_hash(suite.score_key())}/reference-{name}.jsonl"
+    run.scores = score_samples(suite, samples, folder, out / "partial" / partial, progress,
+                               desc=f"{suite.name}: score {name}")
+    return run
 
 
 def _run_method(suite: Suite, samples: list[Sample], method: str, options: dict[str, Any], out: Path,
@@ -311,6 +327,8 @@ def _method_record(suite: Suite, samples: list[Sample], run: MethodRun, device: 
         "n_images": len(samples),
         "metrics": metrics,
         "breakdown": agg.breakdown,
+        "intervals": {g: {k: list(v) for k, v in iv.items()} for g, iv in agg.intervals.items()},
+        "per_class": agg.per_class,
         "time": timing,
         "conventions": {**suite.conventions(), "time_s": "median seconds per image of the enhancement call "
                         f"alone ({warmup} warm-up call(s), device synchronised when CUDA)"},
@@ -320,7 +338,7 @@ def _method_record(suite: Suite, samples: list[Sample], run: MethodRun, device: 
         "suite_config": _json_safe(suite.config()),
         "device": describe_device(device),
         "versions": versions(),
-        "cache": str(run.cache_dir.relative_to(out)),
+        "cache": str(run.cache_dir.relative_to(out)) if run.cache_dir.is_relative_to(out) else str(run.cache_dir),
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
     }
 

@@ -39,7 +39,7 @@ from .dataset import DatasetSuite
 from .bdd_night import BDDNightSuite
 from .codan import CODaNSuite
 from .darkface import DarkFaceSuite
-from .mini import MiniSuite, downscale, level_seed, make_mini_images
+from .mini import MiniSuite, downscale, level_seed
 from .paper_iqa import IQASuite, LOLSuite, LSRWSuite
 from .real import NR_METRICS, LOLv1Suite, UnpairedSuite, available_nr_metrics
 from .scoring import IQA_METRICS, PSNR_CAP_DB, TIME_METRIC, IQAScorer
@@ -48,7 +48,7 @@ from .task_suite import TaskSuite
 __all__ = [
     "SUITES", "Aggregate", "Metric", "ProgressBar", "ProgressFactory", "Sample", "Suite", "create_suite",
     "list_suites", "open_bar", "stable_hash", "DatasetSuite", "MiniSuite", "downscale", "level_seed",
-    "make_mini_images", "IQASuite", "LOLSuite", "LSRWSuite", "TaskSuite", "CODaNSuite", "DarkFaceSuite",
+    "IQASuite", "LOLSuite", "LSRWSuite", "TaskSuite", "CODaNSuite", "DarkFaceSuite",
     "BDDNightSuite", "LOLv1Suite", "UnpairedSuite", "NR_METRICS", "available_nr_metrics", "IQA_METRICS",
     "PSNR_CAP_DB", "TIME_METRIC", "IQAScorer",
 ]  # fmt: skip

@@ -84,11 +84,15 @@ class Sample:
 
 @dataclass
 class Aggregate:
-    """A run's scores: overall metrics, per-group metrics, and notes for the report (skips, caveats)."""
+    """A run's scores: overall metrics, per-group metrics, notes for the report (skips, caveats), optional 95 %
+    intervals (group → metric → (low, high); group "" is the overall row) and per-class scores (table title →
+    class → value, e.g. {"IoU (%)": {"road": 93.1, ...}})."""
 
     metrics: dict[str, float]
     breakdown: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class Suite:
@@ -129,6 +133,17 @@ class Suite:
     def note(self) -> str:
         """A caveat the report must show next to the table ('' for none)."""
         return ""
+
+    def reference_rows(self) -> dict[str, Path]:
+        """Rows that are not methods (e.g. GEFU-mini's `clean` and `oracle`): name → folder holding
+        `<sample id>.png` for every sample. The runner scores them like a method's outputs, before the methods,
+        and the report shows them apart (never bold). Valid after `prepare`."""
+        return {}
+
+    def outcome(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        """What the gallery shows under one output: {"caption": str, "boxes": [[x1, y1, x2, y2], ...],
+        "gt_boxes": [...]} (all optional; boxes in pixels of the sample's image)."""
+        return {}
 
     # --- work -----------------------------------------------------------------------------------------------
     def prepare(

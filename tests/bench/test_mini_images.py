@@ -1,0 +1,90 @@
+"""GEFU-mini's image set: the confidence + stability filter for classification labels, and face mosaics whose
+boxes land on the faces."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gefu import metrics
+from gefu.bench.suites.mini_images import build_images, candidate_crops, face_mosaic, jpeg75, stable_label
+from gefu.bench.tasks import create_detector
+from gefu.samples import FACE_BOXES, load_sample, sample_photos
+
+
+class _Fake(torch.nn.Module):
+    """Two classes; the logit gap is set by `score(image)` (3, H, W) → float."""
+
+    def __init__(self, score):
+        super().__init__()
+        self.score = score
+
+    def forward(self, x):
+        s = torch.tensor([float(self.score(im)) for im in x])
+        return torch.stack([s, torch.zeros_like(s)], dim=1)
+
+
+def test_stable_label_needs_confidence_and_stability():
+    img = torch.rand(3, 32, 48, generator=torch.Generator().manual_seed(0))
+    sure = _Fake(lambda im: 3.0)  # p = sigmoid(3) = 0.95 under every variant
+    assert stable_label(sure, img) == (0, torch.sigmoid(torch.tensor(3.0)).item())
+    assert stable_label(_Fake(lambda im: 0.2), img) is None  # p = 0.55 < 0.6
+    # confident, but the answer flips with a horizontal flip (left half brighter than right → class 0)
+    left = torch.cat([torch.ones(3, 32, 24), torch.zeros(3, 32, 24)], dim=2)
+    flips = _Fake(lambda im: 40.0 * float(im[:, :, :24].mean() - im[:, :, 24:].mean()))
+    assert stable_label(flips, left) is None
+    # confident, but ×0.8 brightness changes it (class 0 only above a mean of 0.45)
+    grey = torch.full((3, 32, 48), 0.5)
+    assert stable_label(_Fake(lambda im: 40.0 * (float(im.mean()) - 0.45)), grey) is None
+    # JPEG q75 of a fine checkerboard smooths it: a 'texture detector' changes its answer
+    checker = ((torch.arange(48)[None, :] + torch.arange(32)[:, None]) % 2).float().expand(3, 32, 48)
+
+    def contrast(im):  # mean neighbour difference relative to the range: blind to brightness, not to JPEG
+        return float(im[:, :, 1:].sub(im[:, :, :-1]).abs().mean() / (im.max() - im.min()))
+
+    texture = _Fake(lambda im: 2000.0 * (contrast(im) - 0.995))
+    assert contrast(checker) == 1.0 and contrast(jpeg75(checker)) < 0.99
+    assert stable_label(texture, checker) is None
+
+
+def test_candidate_crops_cover_the_frame():
+    crops = candidate_crops(300, 451)
+    assert len(crops) == 1 + 4 + 9 and crops[0] == ("full", (0, 300, 0, 451))
+    area = sum((y1 - y0) * (x1 - x0) for tag, (y0, y1, x0, x1) in crops if tag.startswith("g3"))
+    assert area == 300 * 451
+
+
+def test_face_mosaic_boxes_are_on_the_faces():
+    photos = sample_photos()
+    faces = {n: load_sample(n) for n in FACE_BOXES}
+    others = {n: load_sample(n) for n in ("coffee", "chelsea")}
+    img, boxes = face_mosaic(faces, others, seed=0)
+    a, b = face_mosaic(faces, others, seed=0)
+    assert torch.equal(a, img) and b == boxes  # deterministic
+    assert img.shape == (3, 384, 512) and len(boxes) >= 5
+    arr = np.asarray(boxes)
+    assert (arr[:, :2] >= 0).all() and (arr[:, 2] <= 512).all() and (arr[:, 3] <= 384).all()
+    heights = arr[:, 3] - arr[:, 1]
+    assert heights.min() >= 13 and heights.max() <= 65
+    # An independent detector finds most of the larger faces where the boxes say (catches flipped / shifted boxes).
+    det = create_detector("mtcnn")(img)
+    big = arr[heights >= 28]
+    hits = (metrics.box_iou(big, det[:, :4]).max(axis=1) >= 0.5).mean() if len(det) else 0.0
+    assert hits >= 0.7, hits
+    assert set(photos) >= set(FACE_BOXES)
+
+
+def test_build_images_kinds_and_labels():
+    paths = {n: p for n, p in sample_photos().items() if n in ("coffee", "astronaut")}
+    crops = [{"name": "coffee.full", "photo": "coffee", "box": [0, 400, 0, 600], "label": 967, "p": 0.96},
+             {"name": "coffee.g2-00", "photo": "coffee", "box": [0, 200, 0, 300], "label": 967, "p": 0.89}]
+    ims = build_images(paths, 128, 2, crops)
+    kinds = [(im.name, im.kind) for im in ims]
+    assert kinds == [("astronaut", "photo"), ("coffee", "photo"), ("coffee.g2-00", "crop"),
+                     ("faces0", "mosaic"), ("faces1", "mosaic")]
+    astro, coffee = ims[0], ims[1]
+    assert coffee.label == 967 and astro.label is None  # the whole photo passed: it carries its label
+    assert coffee.faces == [] and len(astro.faces) == 1  # photos without faces still count false faces
+    x1, y1, x2, y2 = astro.faces[0]
+    assert (x1, y1, x2, y2) == tuple(round(v * 128 / 512, 2) for v in FACE_BOXES["astronaut"])
+    assert ims[2].faces is None and ims[2].image.shape == (3, 85, 128)
