@@ -57,7 +57,7 @@ def _reset():
 
 def tiny_mini():
     return create_suite("mini", max_side=48, photos=["coffee"], levels="dark", classifier=None, detector=None,
-                        lpips=False)
+                        lpips=False, references=False)
 
 
 def test_checkpoint_replaced_in_place_is_recomputed(tmp_path):
@@ -92,7 +92,7 @@ def test_scuf_checkpoint_replaced_in_place_is_recomputed(tmp_path):
     gen = SCUFGenerator(SCUFConfig(base="tiny-random", seed=0), inference_only=True)
     gen.save_pretrained(tmp_path / "ckpt")
     suite = create_suite("mini", max_side=32, photos=["coffee"], levels="dark", classifier=None, detector=None,
-                         lpips=False)
+                         lpips=False, references=False)
     opts = {"scuf": {"checkpoint": str(tmp_path / "ckpt")}}
     a = run_suite(suite, ["scuf"], tmp_path / "out", warmup=0, method_options=opts)
     with torch.no_grad():

@@ -105,8 +105,8 @@ def test_methods_group_runs_what_is_present_and_says_what_was_skipped(tmp_path, 
     skipped = sorted(line.split()[3] for line in err if line.startswith("gefu bench: skipped "))
     assert skipped == sorted(set(official_enhancers()) - {"sci-easy"})  # one line each, nothing else skipped
     records = json.loads((out / "results.json").read_text())["records"]
-    assert [r["method"] for r in records] == ["none", "sci-easy"]
-    assert records[1]["enhancer"]["weights_sha256"]["sci-easy"]
+    assert [r["method"] for r in records] == ["clean", "oracle", "none", "sci-easy"]  # 2 reference rows first
+    assert records[3]["enhancer"]["weights_sha256"]["sci-easy"]
 
     monkeypatch.setenv("GEFU_WEIGHTS", str(tmp_path / "empty"))
     assert main([*argv[:4], "all-official", *argv[5:]]) == 2

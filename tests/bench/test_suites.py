@@ -9,6 +9,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
+from _shared import needs_weights
 from gefu.bench.camera import capture, oracle
 from gefu.bench.degrade import darken
 from gefu.bench.suites import Sample, create_suite, downscale, level_seed, list_suites
@@ -91,8 +92,9 @@ def test_mini_scores_hand_worked():
     assert "reference rows" in suite.note()
 
 
+@needs_weights("retinaface-mnet025")
 def test_mini_with_real_frozen_models(tmp_path):
-    """MobileNetV2 + YuNet: labels only for confident, stable crops; the clean row is the ceiling, and the
+    """MobileNetV2 + RetinaFace: labels only for confident, stable crops; the clean row is the ceiling, and the
     darkest level breaks the frozen models."""
     from gefu.weights import mobilenet_v2_path
 

@@ -53,7 +53,8 @@ class MiniSuite(Suite):
 
     Options: `max_side` (512), `seed` (0), `photos` (names; default all of `gefu.samples.sample_photos()`),
     `levels` (of dim, dark, night; default all), `mosaics` (6 face mosaics), `classifier` ("mobilenet_v2"),
-    `detector` ("yunet"), `min_score` (0.05) and `max_dets` (100): detections kept per image, `lpips` (True),
+    `detector` ("retinaface": RetinaFace MobileNet-0.25, WIDER FACE, official weights; "yunet" needs none),
+    `min_score` (0.05) and `max_dets` (100): detections kept per image, `lpips` (True),
     `n_resamples` (1000 bootstrap draws), `references` (True: the clean and oracle rows).
     """
 
@@ -63,7 +64,7 @@ class MiniSuite(Suite):
 
     def __init__(self, max_side: int = 512, seed: int = 0, photos: list[str] | str | None = None,
                  levels: list[str] | str | None = None, mosaics: int = 6, classifier: str | None = "mobilenet_v2",
-                 detector: str | None = "yunet", min_score: float = 0.05, max_dets: int = 100, lpips: bool = True,
+                 detector: str | None = "retinaface", min_score: float = 0.05, max_dets: int = 100, lpips: bool = True,
                  n_resamples: int = stats.N_RESAMPLES, references: bool = True, data: str | None = None) -> None:
         if data is not None:
             raise ValueError("the mini suite builds its images from installed packages; it takes no --data")
@@ -72,8 +73,8 @@ class MiniSuite(Suite):
         unknown = sorted(set(levels or []) - set(LEVELS))
         if unknown:
             raise ValueError(f"unknown darkness level(s) {unknown}; choose from {list(LEVELS)}")
-        if int(max_side) < 64:
-            raise ValueError(f"max_side must be at least 64, got {max_side}")
+        if int(max_side) < 32:
+            raise ValueError(f"max_side must be at least 32, got {max_side}")
         self.levels = {lv: LEVELS[lv] for lv in (levels or LEVELS)}
         super().__init__(max_side=int(max_side), seed=int(seed), photos=list(photos) if photos else None,
                          levels=list(self.levels), mosaics=int(mosaics), classifier=classifier, detector=detector,
