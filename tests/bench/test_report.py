@@ -10,12 +10,13 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from gefu.bench.degrade import darken
-from gefu.bench.report import write_atomic, write_report
+from gefu.bench.report import render_markdown, render_per_class_csv, write_atomic, write_report
 from gefu.bench.runner import run_suite
 from gefu.bench.suites import create_suite
 from gefu.enhancers.base import Enhancer
@@ -190,3 +191,28 @@ def test_write_atomic_replaces_whole_files(tmp_path):
     write_atomic(p, b"\x00bytes")
     assert p.read_bytes() == b"\x00bytes"
     assert sorted(x.name for x in p.parent.iterdir()) == ["f.txt"]
+
+
+def test_per_class_tables_in_every_format(tmp_path):
+    """A segmentation suite's per-class IoU reaches the Markdown, HTML and CSV reports, not only the JSON."""
+    from gefu.bench.runner import BenchResult
+    from gefu.bench.suites import Aggregate, Sample, create_suite
+
+    suite = create_suite("bdd-night", data=str(tmp_path))
+    cm = np.zeros((19, 20), dtype=np.int64)
+    cm[0, 0], cm[0, 1], cm[1, 1] = 3, 1, 2  # road IoU 3/4, sidewalk IoU 2/3
+    samples = [Sample("images/a.jpg", tmp_path / "a.png")]
+    agg = suite.aggregate(samples, {"images/a.jpg": {"cm": cm.tolist()}})
+    assert isinstance(agg, Aggregate)
+    assert agg.per_class["IoU (%)"] == pytest.approx({"road": 75.0, "sidewalk": 200 / 3})
+    rec = {"suite": suite.name, "suite_title": suite.title, "method": "none", "enhancer": {"name": "none"},
+           "n_images": 1, "metrics": agg.metrics, "breakdown": {}, "per_class": agg.per_class,
+           "time": {"source": "x"}, "conventions": {}, "notes": [], "device": "cpu", "versions": {},
+           "created": "now"}
+    result = BenchResult(suite, samples, [rec, {**rec, "method": "gamma"}])
+    md = render_markdown([result])
+    assert "### Per class: IoU (%)" in md and "| road | sidewalk |" in md and "| none | 75.0 | 66.7 |" in md
+    per = list(csv.DictReader(io.StringIO(render_per_class_csv([result]))))
+    assert {(r["method"], r["class"]) for r in per} == {(m, c) for m in ("none", "gamma") for c in ("road", "sidewalk")}
+    # Both methods have the same per-class scores: the report says the columns do not tell them apart.
+    assert "the same for every method" in md

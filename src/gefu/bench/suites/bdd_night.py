@@ -140,4 +140,5 @@ class BDDNightSuite(TaskSuite):
         miou, per_class = metrics.iou_from_confusion(cm, absent=absent)
         per = {f"iou_{c.replace(' ', '_')}": 100.0 * float(v) for c, v in zip(CITYSCAPES_CLASSES, per_class)
                if not math.isnan(v)}
-        return Aggregate({"miou": 100.0 * miou, **per})
+        table = {c: 100.0 * float(v) for c, v in zip(CITYSCAPES_CLASSES, per_class) if not math.isnan(v)}
+        return Aggregate({"miou": 100.0 * miou, **per}, per_class={"IoU (%)": table})

@@ -107,4 +107,5 @@ class DarkFaceSuite(TaskSuite):
         dets = [boxes_array(records[s.id]["dets"]) for s in samples]
         gts = [np.asarray(s.target.boxes, dtype=np.float64).reshape(-1, 4) for s in samples]
         ignore = [np.asarray(s.target.ignore, dtype=np.float64).reshape(-1, 4) for s in samples]
-        return Aggregate({"map": 100.0 * float(metrics.voc_ap(dets, gts, iou_threshold=0.5, ignore=ignore))})
+        ap = 100.0 * float(metrics.voc_ap(dets, gts, iou_threshold=0.5, ignore=ignore))
+        return Aggregate({"map": ap}, per_class={"AP50 (%)": {"face": ap}})
