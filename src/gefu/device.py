@@ -106,8 +106,10 @@ def precision_warning(device: torch.device | str, dtype: torch.dtype | str | Non
         return None
     where = "this machine has no CUDA device, so it runs on the CPU" if not _cuda_count() else "it runs on the CPU"
     if dt == torch.float16:
-        return f"--dtype fp16: {where}, where fp16 is emulated and very slow ({_FP16_CPU_SLOWDOWN}); use --dtype fp32"
-    return f"--dtype bf16: {where}, where bf16 is slower than fp32 unless the CPU supports it natively; use --dtype fp32"
+        why = f"fp16 is emulated and very slow ({_FP16_CPU_SLOWDOWN})"
+    else:
+        why = "bf16 is slower than fp32 unless the CPU supports it natively"
+    return f"--dtype {dtype_name(dt)}: {where}, where {why}; use --dtype fp32"
 
 
 def _cgroup_free() -> int | None:

@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_OVERLAP", "IMAGE_EXTENSIONS", "MAX_PIXELS", "UNSUPPORTED_EXTENSIONS", "WRITABLE_EXTENSIONS",
-    "ImageReadError", "RawImage", "Scan", "Skipped", "crop_to", "find_images", "image_size", "load_image", "pad_to_multiple", "pil_to_tensor", "read_image", "save_array",
-    "save_image", "scan_images", "tensor_to_pil", "tile_apply", "to_uint8",
+    "ImageReadError", "RawImage", "Scan", "Skipped", "crop_to", "find_images", "image_size", "load_image",
+    "pad_to_multiple", "pil_to_tensor", "read_image", "save_array", "save_image", "scan_images", "tensor_to_pil",
+    "tile_apply", "to_uint8",
 ]  # fmt: skip
 
 _READABLE = set(Image.registered_extensions())

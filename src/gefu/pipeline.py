@@ -3,8 +3,9 @@
     outcomes = run_jobs(jobs, load, compute, save, on_outcome=report)
 
 `compute` runs on the calling thread, one job after another in job order (a model, a progress bar and Ctrl-C
-stay where they are; `workers` > 1 computes several jobs at once for thread-safe CPU methods); `load` (decode the next images) runs on one background thread ahead of it and `save`
-(encode and write the previous outputs) on another behind it. Decoding and encoding release the GIL (Pillow,
+stay where they are; `workers` > 1 computes several jobs at once, for thread-safe CPU methods); `load` (decode
+the next images) runs on one background thread ahead of it and `save` (encode and write the previous outputs)
+on another behind it. Decoding and encoding release the GIL (Pillow,
 zlib, libjpeg), so they overlap with the computation. Everything is bounded: at most `prefetch` loaded items wait
 (and, with `nbytes`, at most `max_bytes` of them, but always at least one), at most `max_pending` outputs wait
 to be written. Outcomes are reported in job order whatever finishes first, so messages and results are the same
@@ -133,89 +134,103 @@ def run_jobs(
     """
     if not overlap:
         return _serial(jobs, load, compute, save, expected, on_outcome)
-    budget = _Budget(max_bytes)
-    outcomes: list[Outcome[J]] = []
-    reads: deque[tuple[Outcome[J], Future]] = deque()
-    computing: deque[tuple[Outcome[J], Future | None]] = deque()
-    done: deque[tuple[Outcome[J], Future | None]] = deque()  # in job order; a future while still being saved
-    todo = iter(enumerate(jobs))
+    run = _Overlapped(load, compute, save, workers, prefetch, max_pending, nbytes, max_bytes, expected, on_outcome)
+    return run(jobs)
 
-    def load_task(job: J) -> tuple[Any, int]:
-        n = nbytes(job) if nbytes else 0
-        budget.acquire(n)
+
+class _Overlapped:
+    """The overlapped loop of `run_jobs`. Three queues, all in job order: `reads` (being loaded), `computing`
+    (loaded, being computed) and `done` (computed: being saved, or failed), drained from the front."""
+
+    def __init__(self, load, compute, save, workers, prefetch, max_pending, nbytes, max_bytes, expected, on_outcome):
+        self.load, self.compute, self.save, self.nbytes = load, compute, save, nbytes
+        self.workers, self.prefetch, self.max_pending = max(1, workers), max(1, prefetch), max_pending
+        self.expected, self.on_outcome = expected, on_outcome
+        self.budget = _Budget(max_bytes)
+        self.outcomes: list[Outcome] = []
+        self.reads: deque[tuple[Outcome, Future]] = deque()
+        self.computing: deque[tuple[Outcome, Future | None]] = deque()
+        self.done: deque[tuple[Outcome, Future | None]] = deque()
+
+    def __call__(self, jobs: Sequence) -> list[Outcome]:
+        self.todo = iter(enumerate(jobs))
+        self.loader = ThreadPoolExecutor(1, thread_name_prefix="gefu-load")
+        self.computer = _Inline() if self.workers == 1 else ThreadPoolExecutor(self.workers, "gefu-compute")
+        self.saver = ThreadPoolExecutor(1, thread_name_prefix="gefu-save")
         try:
-            return load(job), n
+            self._loop()
         except BaseException:
-            budget.release(n)
+            self.budget.cancel()
+            self.loader.shutdown(wait=True, cancel_futures=True)
+            self.computer.shutdown(wait=True, cancel_futures=True)
+            self.saver.shutdown(wait=True)  # outputs already computed are still written (at most max_pending + 1)
+            raise
+        for pool in (self.loader, self.computer, self.saver):
+            pool.shutdown(wait=True)
+        return self.outcomes
+
+    def _loop(self) -> None:
+        self._top_up()
+        while self.reads or self.computing:
+            # start computing as many jobs as there are workers (one worker: compute the next job now, inline)
+            while self.reads and len(self.computing) < self.workers:
+                outcome, fut = self.reads.popleft()
+                ok, loaded = self._result(outcome, fut)
+                task = self.computer.submit(self._compute_task, outcome.job, loaded) if ok else None
+                self.computing.append((outcome, task))
+                del loaded
+                self._top_up()  # the next images decode while this one is computed
+            outcome, fut = self.computing.popleft()
+            ok, value = self._result(outcome, fut) if fut is not None else (False, None)
+            self.done.append((outcome, self.saver.submit(self.save, outcome.job, value) if ok else None))
+            del value, fut
+            self._top_up()
+            self._drain(self.max_pending)
+        self._drain(0)
+
+    def _load_task(self, job: Any) -> tuple[Any, int]:
+        n = self.nbytes(job) if self.nbytes else 0
+        self.budget.acquire(n)
+        try:
+            return self.load(job), n
+        except BaseException:
+            self.budget.release(n)
             raise
 
-    def compute_task(job: J, loaded: tuple[Any, int]) -> Any:
+    def _compute_task(self, job: Any, loaded: tuple[Any, int]) -> Any:
         item, n = loaded
         try:
-            return compute(job, item)
+            return self.compute(job, item)
         finally:
             del item, loaded
-            budget.release(n)
+            self.budget.release(n)
 
-    def top_up() -> None:
-        while len(reads) + len(computing) < max(1, prefetch) + workers:
-            nxt = next(todo, None)
+    def _top_up(self) -> None:
+        while len(self.reads) + len(self.computing) < self.prefetch + self.workers:
+            nxt = next(self.todo, None)
             if nxt is None:
                 return
-            reads.append((Outcome(*nxt), loader.submit(load_task, nxt[1])))
+            self.reads.append((Outcome(*nxt), self.loader.submit(self._load_task, nxt[1])))
 
-    def result(outcome: Outcome[J], fut: Future) -> tuple[bool, Any]:
+    def _result(self, outcome: Outcome, fut: Future) -> tuple[bool, Any]:
         """(True, value), or (False, None) with the outcome's error set for an expected error."""
         try:
             return True, fut.result()
         except StopRun:
             raise
-        except expected as err:
+        except self.expected as err:
             outcome.error = err
             return False, None
 
-    def drain(limit: int) -> None:
+    def _drain(self, limit: int) -> None:
         """Report finished outcomes from the front; wait while more than `limit` are still being saved."""
-        while done:
-            outcome, fut = done[0]
-            if fut is not None and sum(f is not None for _, f in done) <= limit and not fut.done():
-                return
+        while self.done:
+            outcome, fut = self.done[0]
             if fut is not None:
-                result(outcome, fut)
-            done.popleft()
-            outcomes.append(outcome)
-            if on_outcome:
-                on_outcome(outcome)
-
-    loader = ThreadPoolExecutor(1, thread_name_prefix="gefu-load")
-    computer = _Inline() if workers <= 1 else ThreadPoolExecutor(workers, thread_name_prefix="gefu-compute")
-    saver = ThreadPoolExecutor(1, thread_name_prefix="gefu-save")
-    try:
-        top_up()
-        while reads or computing:
-            # start computing as many jobs as there are workers (with one worker: compute the next job now)
-            while reads and len(computing) < workers:
-                outcome, fut = reads.popleft()
-                ok, loaded = result(outcome, fut)
-                if ok:
-                    computing.append((outcome, computer.submit(compute_task, outcome.job, loaded)))
-                else:
-                    computing.append((outcome, None))
-                del loaded
-                top_up()  # the next images decode while this one is computed
-            outcome, fut = computing.popleft()
-            ok, value = result(outcome, fut) if fut is not None else (False, None)
-            done.append((outcome, saver.submit(save, outcome.job, value) if ok else None))
-            del value
-            top_up()
-            drain(max_pending)
-        drain(0)
-    except BaseException:
-        budget.cancel()
-        loader.shutdown(wait=True, cancel_futures=True)
-        computer.shutdown(wait=True, cancel_futures=True)
-        saver.shutdown(wait=True)  # outputs already computed are still written (at most max_pending + 1, atomically)
-        raise
-    for pool in (loader, computer, saver):
-        pool.shutdown(wait=True)
-    return outcomes
+                if sum(f is not None for _, f in self.done) <= limit and not fut.done():
+                    return
+                self._result(outcome, fut)
+            self.done.popleft()
+            self.outcomes.append(outcome)
+            if self.on_outcome:
+                self.on_outcome(outcome)

@@ -91,6 +91,14 @@ class Enhancer(torch.nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
 
 
+def as_image(img: np.ndarray) -> np.ndarray:
+    """Validate one image (H, W, 3) for a numpy method and return a float32 copy clipped to [0, 1]."""
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"expected an RGB image (H, W, 3), got shape {img.shape}")
+    return np.clip(img.astype(np.float32, copy=True), 0.0, 1.0)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Option ranges
 # ----------------------------------------------------------------------------------------------------------------
