@@ -386,7 +386,7 @@ def _describe(job: Job, err: BaseException) -> str:
 def _summary(args, counts, total: int, skipped: list, kept: int, seconds: float, processes: int) -> int:
     done = sum(c[0] for c in counts)
     failed = sum(c[1] for c in counts)
-    frames = [f for c in counts for f in c[2]]
+    frames = sorted(f for c in counts for f in c[2])  # (workers finish in any order)
     stops = [c[3] for c in counts if c[3]]
     if frames:
         names = ", ".join(frames[:3]) + (f" and {len(frames) - 3} more" if len(frames) > 3 else "")
