@@ -12,12 +12,16 @@ callers pass the same strings as keyword arguments.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from pathlib import Path
 
 import torch
 
 __all__ = [
     "DTYPES", "DTYPE_CHOICES", "available_memory", "dtype_name", "parse_device", "parse_dtype", "precision_warning",
+    "release_free_memory",
 ]  # fmt: skip
 
 #: Names accepted for each precision (lower case; a "torch." prefix is also accepted).
@@ -147,3 +151,25 @@ def available_memory(device: torch.device | str | None = None) -> int:
                 free = int(line.split()[1]) * 1024
     cgroup = _cgroup_free()
     return free if cgroup is None else min(free, cgroup)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:  # pragma: no cover
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand memory that is free but still mapped back to the system (glibc `malloc_trim`; elsewhere nothing).
+
+    glibc keeps freed memory in per-thread arenas; after a thread has decoded or encoded a huge image, up to a
+    gigabyte can stay resident in its arena while another thread allocates the next big buffers. gefu calls
+    this after reading or writing an image of more than 16 MP, so peak memory follows the work, not the
+    history of the threads. It only returns free pages; nothing else changes.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .device import release_free_memory
 from .fileio import atomic_path
 from .tiling import DEFAULT_OVERLAP, crop_to, pad_to_multiple, tile_apply
 
@@ -154,6 +155,7 @@ def _int_scale(img: Image.Image) -> float:
 
 
 _STRIP_PIXELS = 1 << 22  # images above 4 MP are converted in strips of about 1 MP
+_TRIM_PIXELS = 1 << 24  # after reading or writing images above 16 MP, free memory goes back to the system
 
 
 def _to_array(img: Image.Image, dtype=None) -> np.ndarray:
@@ -307,6 +309,8 @@ def read_image(path: str | os.PathLike) -> RawImage:
         raise ImageReadError(f"{path}: not enough memory to decode this image") from None
     finally:
         img.close()  # closes the file and frees Pillow's copy of the pixels at once
+        if img.size[0] * img.size[1] > _TRIM_PIXELS:
+            release_free_memory()
     raw.frames, raw.path = frames, path
     return raw
 
@@ -332,8 +336,13 @@ def save_array(arr: np.ndarray, path: str | os.PathLike, quality: int = 95) -> P
         raise ValueError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
     pil = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8), mode="RGB")
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_path(path) as tmp:
-        pil.save(tmp, format=fmt, **kwargs)
+    try:
+        with atomic_path(path) as tmp:
+            pil.save(tmp, format=fmt, **kwargs)
+    finally:
+        pil.close()
+        if arr.shape[0] * arr.shape[1] > _TRIM_PIXELS:
+            release_free_memory()
     return path
 
 

@@ -335,7 +335,7 @@ def _run(args, shard, device, options, jobs, skipped, kept) -> int:
     mine = shard.split(jobs)
 
     enhancer, self_tiling = _build(args, options, device)
-    workers = 1 if args.serial else args.workers or _default_workers(enhancer)
+    workers = 1 if args.serial else min(args.workers or _default_workers(enhancer), max(1, len(mine)))
     worker = _Worker(enhancer, device, args.tile, args.overlap, self_tiling, workers)
     bar = tqdm(total=len(mine), desc=f"enhance ({args.method})", unit="img", file=sys.stderr, disable=None
                if shard.is_main else True, dynamic_ncols=True)
