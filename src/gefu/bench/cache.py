@@ -15,6 +15,10 @@ cached images, checksummed per-image score records, and a lock on the output fol
 - **One run per output folder.** `bench_lock(out)` holds `<out>/.gefu-bench.lock` (an OS file lock, released
   even if the process is killed) for the whole run; a second run on the same folder stops with
   `BenchBusyError` instead of racing the first and losing one report.
+- **One writer per file.** In a run of several processes (`accelerate launch`), each process appends to its own
+  part of a record file (`manifest.rank1.jsonl` beside `manifest.jsonl`: `part_path`), and the main process
+  folds the parts into the file, in sample order, once the others are done (`merge_parts`); a part left by a
+  killed run is folded in by the next run.
 """
 
 from __future__ import annotations
@@ -122,10 +126,12 @@ def target_key(sample: Any) -> str:
 
 class Manifest:
     """`<cache_dir>/manifest.jsonl`: per cached image, the sha256 of the PNG written and the content key of the
-    input it was computed from (one JSON line per image written; the last line of an id wins)."""
+    input it was computed from (one JSON line per image written; the last line of an id wins). With `part` (one
+    process of several), new lines go to that process's part file (`part_path`) instead."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, part: str | None = None) -> None:
         self.path = Path(cache_dir) / "manifest.jsonl"
+        self.write_path = part_path(self.path, part)
         self.entries: dict[str, dict[str, str]] = {}
         if self.path.is_file():
             for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -144,7 +150,7 @@ class Manifest:
     def record(self, sample_id: str, png: Path, input_key: str) -> str:
         entry = {"id": sample_id, "png": sha256_file(png), "input": input_key}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
+        with open(self.write_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, separators=(",", ":")) + "\n")
             f.flush()
         self.entries[sample_id] = entry
@@ -177,10 +183,15 @@ def record_checksum(rec: dict[str, Any], context: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def record_context(path: Path) -> str:
+    """What the checksums of the records in `path` are keyed by: the file's folder and name (which encode the
+    suite, its inputs and scoring, and the method configuration), so a line copied from another run's file
+    fails. A process's part of the file (`part_path`) uses the file's own context, so merged lines stay valid."""
+    return f"{path.parent.name}/{path.name}"
+
+
 def _context(path: Path, context: str | None) -> str:
-    """What a record's checksum is keyed by: by default the file's folder and name (which encode the suite, its
-    inputs and scoring, and the method configuration), so a line copied from another run's file fails."""
-    return context if context is not None else f"{path.parent.name}/{path.name}"
+    return context if context is not None else record_context(path)
 
 
 def append_record(path: Path, rec: dict[str, Any], context: str | None = None) -> None:
@@ -222,6 +233,54 @@ def read_records(path: Path, context: str | None = None, digests: dict[str, str]
         log.warning("%s: %d record(s) failed their checksum (edited or not written by gefu): scoring them again",
                     path, rejected)
     return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Several processes: one part file per process, merged by the main process
+# --------------------------------------------------------------------------------------------------------------
+
+
+def part_path(path: Path, part: str | None) -> Path:
+    """The file a process of a multi-process run appends to instead of `path`: `manifest.jsonl` →
+    `manifest.rank1.jsonl` for part "rank1"; `path` itself when `part` is None (a single process)."""
+    return path if part is None else path.with_name(f"{path.stem}.{part}{path.suffix}")
+
+
+def part_files(path: Path) -> list[Path]:
+    """The part files of `path` that exist (`<stem>.rank<N><suffix>`), by process index."""
+    def rank(p: Path) -> int:
+        tail = p.name[len(path.stem) + len(".rank"):-len(path.suffix) or None]
+        return int(tail) if tail.isdigit() else -1
+
+    found = [p for p in path.parent.glob(f"{path.stem}.rank*{path.suffix}") if rank(p) >= 0]
+    return sorted(found, key=rank)
+
+
+def merge_parts(path: Path, order: Sequence[str]) -> int:
+    """Append the JSON lines of every part file of `path` to `path`, ordered by their id's position in `order`
+    (ids not in it last, in file order), then delete the parts; returns how many lines moved. Lines that are not
+    JSON (torn by a kill) are dropped; the lines themselves (and so their checksums) are moved unchanged."""
+    parts = part_files(path)
+    if not parts:
+        return 0
+    position = {sid: i for i, sid in enumerate(order)}
+    lines: list[tuple[int, int, str]] = []
+    for part in parts:
+        for line in part.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            sid = rec.get("id") if isinstance(rec, dict) else None
+            lines.append((position.get(sid, len(position)), len(lines), line))
+    if lines:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for _, _, line in sorted(lines)))
+            f.flush()
+            os.fsync(f.fileno())
+    for part in parts:  # a kill between the append and here only repeats lines: the last line of an id wins
+        part.unlink(missing_ok=True)
+    return len(lines)
 
 
 # --------------------------------------------------------------------------------------------------------------

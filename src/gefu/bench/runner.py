@@ -4,7 +4,7 @@ For each method × suite (the whole run holds `<out>/.gefu-bench.lock`: one run 
 
 1. **Enhance** every sample whose output is not cached yet. Outputs live in
    `<out>/cache/<method>-<key>/<suite>-<suite.input_key()>/<sample id>.png` (8-bit PNG, written atomically),
-   so a killed run loses at most the image in flight and a rerun computes nothing. The method key covers the
+   so a killed run loses at most the images in flight and a rerun computes nothing. The method key covers the
    enhancer's `config()` and the options it was created with, by content (`gefu.bench.cache.with_content`:
    a checkpoint replaced in place gets a fresh folder), not the device: CPU and GPU outputs of one
    configuration share it. `manifest.jsonl` records each image's sha256 and its input's content key, so a
@@ -16,11 +16,23 @@ For each method × suite (the whole run holds `<out>/.gefu-bench.lock`: one run 
    rerun trusts only the lines that still match and scores the rest.
 3. **Aggregate** into one record per method × suite (see `gefu.bench.report` for the files).
 
+Both stages run on `gefu.pipeline`: the next images are decoded on a background thread while the current one is
+computed, and outputs and records are written behind it on another (bounded queues; files and records are
+written in sample order; Ctrl-C lets the writes already started finish, every file complete or absent).
+
+Several processes (`accelerate launch --multi_gpu --num_processes N -m gefu bench ...`, `gefu.distributed`):
+the main process prepares the samples first (and holds the lock), the others then prepare the same list;
+each process enhances and scores every N-th sample, appending its records to its own part files
+(`manifest.rank1.jsonl`, `timings.rank1.json`, `<method>-<key>.rank1.jsonl`), and the main process merges
+the parts, in sample order, into the single-process files and builds the one report: the same per-image
+records and tables as a single process, apart from timing.
+
 Timing: only the real enhancement calls are timed, one image per call: the input is moved to the device
 first, then `warmup` untimed calls on the first image to compute (cuDNN autotuning, lazy init, caches), then
 each image's call is bracketed by `torch.cuda.synchronize` when the device is CUDA (never otherwise), and the
-reported time is the **median** seconds per image. Each measured time is kept in a sidecar
-`timings.json` next to the cached images (seconds, device, date), so when everything is cached the report
+reported time is the **median** seconds per image (over every process's images). Decoding, saving and copying
+the output back to the host are outside the timed span. Each measured time is kept in a sidecar
+`timings.json` next to the cached images (`gefu.bench.timing`), so when everything is cached the report
 still shows the timings of the run that computed the images (and says so: `time.source`).
 """
 
@@ -32,20 +44,22 @@ import importlib.metadata as md
 import json
 import logging
 import platform
-import statistics
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
+from ..distributed import Shard
 from ..enhancers import ENHANCERS, _load_all, create_enhancer
-from ..fileio import write_atomic
 from ..imageio import load_image, save_image
-from .cache import (Manifest, append_record, bench_lock, file_key, read_records, target_key,
-                    with_content)
+from ..pipeline import run_jobs
+from .cache import (Manifest, append_record, bench_lock, file_key, merge_parts, part_path, read_records,
+                    record_context, target_key, with_content)
 from .suites import ProgressFactory, Sample, Suite, open_bar, stable_hash
+from .timing import TimingLog, describe_device, merge_timings, timing_summary
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +92,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def describe_device(device: torch.device) -> str:
-    """'cuda:0 (NVIDIA H100 80GB HBM3)' or 'cpu (x86_64, 2 threads)'."""
-    if device.type == "cuda":
-        idx = device.index if device.index is not None else torch.cuda.current_device()
-        return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"
-    return f"{device.type} ({platform.machine()}, {torch.get_num_threads()} threads)"
-
-
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in _VERSION_PACKAGES:
@@ -113,17 +119,6 @@ def read_partial(path: Path) -> dict[str, dict[str, Any]]:
     return read_records(path)
 
 
-def _load_timings(path: Path) -> dict[str, dict[str, Any]]:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        log.warning("ignoring unreadable timing sidecar %s", path)
-        return {}
-    return data.get("times", {}) if isinstance(data, dict) else {}
-
-
 def enhance_samples(
     enhancer: torch.nn.Module,
     samples: Sequence[Sample],
@@ -132,68 +127,50 @@ def enhance_samples(
     warmup: int = 1,
     progress: ProgressFactory | None = None,
     desc: str = "enhance",
+    part: str | None = None,
+    overlap: bool = True,
 ) -> int:
     """Enhance every sample whose `<cache_dir>/<id>.png` is missing or no longer the image written (its sha256 is
-    in `<cache_dir>/manifest.json`); returns how many were computed.
+    in `<cache_dir>/manifest.jsonl`); returns how many were computed.
 
-    Each computed image's time goes into `<cache_dir>/timings.json` right after it is saved (see module doc).
+    Inputs are decoded ahead and outputs written behind on background threads (`gefu.pipeline.run_jobs`;
+    `overlap=False` runs the plain loop); each computed image's time goes into the timing sidecar right after it
+    is saved. `part` names this process's own record files in a run of several processes (see module doc).
     """
-    manifest = Manifest(cache_dir)
+    manifest = Manifest(cache_dir, part)
     inputs = {s.id: file_key(s.input) for s in samples}
     todo = [s for s in samples if manifest.verified(s.id, cache_dir / f"{s.id}.png", inputs[s.id]) is None]
     bar = open_bar(progress, desc, len(todo))
-    if not todo:
+    timings, dev_name = TimingLog(cache_dir, part), describe_device(device)
+    warm = {"left": max(0, int(warmup))}  # untimed calls, on the first image computed
+
+    def compute(sample: Sample, img: torch.Tensor) -> tuple[torch.Tensor, float]:
+        x = img[None].to(device)  # (1, 3, H, W)
+        while warm["left"]:
+            warm["left"] -= 1
+            enhancer(x)
+        _sync(device)
+        t0 = time.perf_counter()
+        y = enhancer(x)  # (1, 3, H, W) in [0, 1]
+        _sync(device)
+        seconds = time.perf_counter() - t0
+        if y.shape != x.shape:
+            raise RuntimeError(f"enhancer returned shape {tuple(y.shape)} for input {tuple(x.shape)}")
+        return y[0].cpu(), seconds
+
+    def save(sample: Sample, result: tuple[torch.Tensor, float]) -> None:
+        path = cache_dir / f"{sample.id}.png"
+        save_image(result[0], path)
+        manifest.record(sample.id, path, inputs[sample.id])
+        timings.add(sample.id, result[1], dev_name)
+
+    try:
+        with torch.inference_mode():
+            run_jobs(todo, lambda s: load_image(s.input), compute, save, overlap=overlap, expected=(),
+                     on_outcome=lambda _: bar.update())
+    finally:
         bar.close()
-        return 0
-    timing_file = cache_dir / "timings.json"
-    times = _load_timings(timing_file)
-    dev_name = describe_device(device)
-    with torch.inference_mode():
-        for i, sample in enumerate(todo):
-            x = load_image(sample.input)[None].to(device)  # (1, 3, H, W)
-            if i == 0:
-                for _ in range(max(0, int(warmup))):
-                    enhancer(x)
-            _sync(device)
-            t0 = time.perf_counter()
-            y = enhancer(x)  # (1, 3, H, W) in [0, 1]
-            _sync(device)
-            seconds = time.perf_counter() - t0
-            if y.shape != x.shape:
-                raise RuntimeError(f"enhancer returned shape {tuple(y.shape)} for input {tuple(x.shape)}")
-            save_image(y[0], cache_dir / f"{sample.id}.png")
-            manifest.record(sample.id, cache_dir / f"{sample.id}.png", inputs[sample.id])
-            times[sample.id] = {"s": seconds, "device": dev_name,
-                                "date": _dt.datetime.now().isoformat(timespec="seconds")}
-            write_atomic(timing_file, json.dumps({"note": "seconds per enhancement call (see gefu.bench.runner)",
-                                                  "times": times}, indent=1))
-            bar.update()
-    bar.close()
     return len(todo)
-
-
-def timing_summary(cache_dir: Path, samples: Sequence[Sample], computed_now: int, warmup: int) -> dict[str, Any]:
-    """Median seconds per image over the samples, from the sidecar, and where the numbers come from."""
-    times = _load_timings(cache_dir / "timings.json")
-    found = [times[s.id] for s in samples if s.id in times]
-    summary: dict[str, Any] = {
-        "median_s": statistics.median(t["s"] for t in found) if found else None,
-        "n_timed": len(found),
-        "warmup_calls": warmup,
-        "devices": sorted({t.get("device", "?") for t in found}),
-        "computed_this_run": computed_now,
-    }
-    if not found:
-        summary["source"] = "no timings recorded (outputs were cached without a timing sidecar)"
-    elif computed_now == len(samples):
-        summary["source"] = "measured in this run"
-    elif computed_now == 0:
-        dates = sorted({t.get("date", "?") for t in found})
-        summary["source"] = ("all outputs cached; timings from the run(s) that computed them "
-                             f"({dates[0]} … {dates[-1]})")
-    else:
-        summary["source"] = f"{computed_now} measured in this run, the rest from the run(s) that computed them"
-    return summary
 
 
 def run_suite(
@@ -205,61 +182,102 @@ def run_suite(
     method_options: dict[str, dict[str, Any]] | None = None,
     warmup: int = 1,
     progress: ProgressFactory | None = None,
+    shard: Shard | None = None,
 ) -> BenchResult:
     """Benchmark `methods` (registered enhancer names) on `suite`, caching and resuming under `out`.
 
     method_options: per method name, keyword options for `create_enhancer`. progress: a factory
     `progress(description, total)` returning a bar with `update(n)` and `close()` (tqdm fits); one bar per
-    stage. Returns a `BenchResult`; write the files with `gefu.bench.report.write_report(result, out)`.
+    stage. shard: this process's place in a multi-process run (`gefu.distributed.current_shard()`; None: a
+    single process); every process calls `run_suite` alike, and only the main one's result has `records`.
+    Returns a `BenchResult`; write the files with `gefu.bench.report.write_report(result, out)`.
     """
     out = Path(out)
     device = torch.device(device)
+    shard = shard or Shard()
     method_options = dict(method_options or {})
     _check_methods(methods, method_options)
-    with bench_lock(out):
-        samples = _prepare_samples(suite, out, device, limit, progress)
+    with bench_lock(out) if shard.is_main else nullcontext():
+        samples = _prepare_samples(suite, out, device, limit, progress, shard)
         result = BenchResult(suite, samples, [])
         for name, folder in suite.reference_rows().items():
-            result.runs[name] = run = _reference_run(suite, samples, name, Path(folder), out, progress)
-            result.records.append({**_method_record(suite, samples, run, device, 0, out), "reference": True})
+            result.runs[name] = run = _reference_run(suite, samples, name, Path(folder), out, progress, shard)
+            if shard.is_main:
+                result.records.append({**_method_record(suite, samples, run, device, 0, out, shard.count),
+                                       "reference": True})
         for method in methods:
             result.runs[method] = run = _run_method(suite, samples, method, method_options.get(method, {}), out,
-                                                    device, warmup, progress)
-            result.records.append(_method_record(suite, samples, run, device, warmup, out))
-            log.info("%s × %s: %s", method, suite.name, result.records[-1]["metrics"])
+                                                    device, warmup, progress, shard)
+            if shard.is_main:
+                result.records.append(_method_record(suite, samples, run, device, warmup, out, shard.count))
+                log.info("%s × %s: %s", method, suite.name, result.records[-1]["metrics"])
     return result
 
 
 def _reference_run(suite: Suite, samples: list[Sample], name: str, folder: Path, out: Path,
-                   progress: ProgressFactory | None) -> MethodRun:
+                   progress: ProgressFactory | None, shard: Shard) -> MethodRun:
     """Score a reference row of the suite (images the suite made, e.g. GEFU-mini's clean and oracle) like a
     method's outputs; it has no enhancer and no timing."""
     if name in ENHANCERS.names():
         raise ValueError(f"suite {suite.name!r}: reference row {name!r} has the name of an enhancer")
     run = MethodRun(name, folder, config={"name": name, "reference": True})
     partial = f"{suite.name}-{suite.input_key()}-{stable_hash(suite.score_key())}/reference-{name}.jsonl"
-    run.scores = score_samples(suite, samples, folder, out / "partial" / partial, progress,
-                               desc=f"{suite.name}: score {name}")
+    run.scores = _score_shared(suite, samples, folder, out / "partial" / partial, progress,
+                               f"{suite.name}: score {name}", shard)
     return run
 
 
+def _merged(shard: Shard, order: Sequence[str], files: Sequence[Path], cache_dir: Path | None = None) -> None:
+    """Once every process got here, the main process folds every process's part of `files` (and of the timings
+    of `cache_dir`) into them; every process returns once that is done. With one process: only parts a killed
+    run left behind."""
+    shard.wait()
+    if shard.is_main:
+        for path in files:
+            merge_parts(path, order)
+        if cache_dir is not None:
+            merge_timings(cache_dir)
+    shard.wait()
+
+
+def _score_shared(suite: Suite, samples: list[Sample], cache_dir: Path, partial: Path,
+                  progress: ProgressFactory | None, desc: str, shard: Shard) -> dict[str, dict[str, Any]]:
+    """Score this process's share of the samples (all of them with one process) into its part of `partial`;
+    with several processes the main one then merges the parts and returns every sample's record."""
+    order = [s.id for s in samples]
+    _merged(shard, order, [partial])  # parts a killed run left
+    scores = score_samples(suite, shard.split(samples), cache_dir, partial, progress if shard.is_main else None,
+                           desc, part=f"rank{shard.index}" if shard.count > 1 else None)
+    if shard.count > 1:
+        _merged(shard, order, [partial])
+        if shard.is_main:
+            scores = read_records(partial, digests=Manifest(cache_dir).digests,
+                                  targets={s.id: target_key(s) for s in samples})
+    return scores
+
+
 def _run_method(suite: Suite, samples: list[Sample], method: str, options: dict[str, Any], out: Path,
-                device: torch.device, warmup: int, progress: ProgressFactory | None) -> MethodRun:
-    """Enhance (what is not cached) and score (what is not scored) one method's outputs."""
+                device: torch.device, warmup: int, progress: ProgressFactory | None, shard: Shard) -> MethodRun:
+    """Enhance (what is not cached) and score (what is not scored) one method's outputs: this process's share
+    of the samples (all of them with one process), merged by the main process."""
     enhancer = create_enhancer(method, **options).to(device).eval()
     config = _json_safe(enhancer.config())
     cache_name = method_cache_name(config, options)
     cache_dir = out / "cache" / cache_name / f"{suite.name}-{suite.input_key()}"
-    computed = enhance_samples(enhancer, samples, cache_dir, device, warmup, progress,
-                               desc=f"{suite.name}: enhance {method}")
-    del enhancer
-    gc.collect()
-    run = MethodRun(method, cache_dir, computed, config=config)
     scoring = stable_hash({"score_key": suite.score_key(), "config": with_content(
         {k: v for k, v in suite.config().items() if k != "data"})})  # task weights, lists: by content
-    partial = f"{suite.name}-{suite.input_key()}-{scoring}/{cache_name}.jsonl"
-    run.scores = score_samples(suite, samples, cache_dir, out / "partial" / partial, progress,
-                               desc=f"{suite.name}: score {method}")
+    partial = out / "partial" / f"{suite.name}-{suite.input_key()}-{scoring}" / f"{cache_name}.jsonl"
+    order = [s.id for s in samples]
+    _merged(shard, order, [cache_dir / "manifest.jsonl"], cache_dir)  # parts a killed run left
+    computed = enhance_samples(enhancer, shard.split(samples), cache_dir, device, warmup,
+                               progress if shard.is_main else None, f"{suite.name}: enhance {method}",
+                               part=f"rank{shard.index}" if shard.count > 1 else None)
+    del enhancer
+    gc.collect()
+    computed = sum(shard.gather(computed))
+    _merged(shard, order, [cache_dir / "manifest.jsonl"], cache_dir)
+    run = MethodRun(method, cache_dir, computed, config=config)
+    run.scores = _score_shared(suite, samples, cache_dir, partial, progress, f"{suite.name}: score {method}", shard)
     return run
 
 
@@ -278,9 +296,15 @@ def _check_methods(methods: Sequence[str], method_options: dict[str, dict[str, A
 
 
 def _prepare_samples(suite: Suite, out: Path, device: torch.device, limit: int | None,
-                     progress: ProgressFactory | None) -> list[Sample]:
-    """The suite's samples, checked: at least one, unique ids that stay inside the cache folder."""
-    samples = suite.prepare(out / "cache", device=device, limit=limit, progress=progress)
+                     progress: ProgressFactory | None, shard: Shard) -> list[Sample]:
+    """The suite's samples, checked: at least one, unique ids that stay inside the cache folder. With several
+    processes the main one prepares first (it writes what the suite caches), then the others, and all must
+    see the same samples."""
+    if shard.is_main:
+        samples = suite.prepare(out / "cache", device=device, limit=limit, progress=progress)
+    shard.wait()
+    if not shard.is_main:
+        samples = suite.prepare(out / "cache", device=device, limit=limit, progress=None)
     if not samples:
         raise ValueError(f"suite {suite.name!r} has no samples")
     ids = [s.id for s in samples]
@@ -288,34 +312,46 @@ def _prepare_samples(suite: Suite, out: Path, device: torch.device, limit: int |
         suite_check_id(sid)
     if len(set(ids)) != len(ids):
         raise ValueError(f"suite {suite.name!r} yields duplicate sample ids")
+    if len(set(shard.gather(stable_hash([[s.id, str(s.input)] for s in samples])))) > 1:
+        raise RuntimeError(f"the {shard.count} processes of this run prepared different samples of suite "
+                           f"{suite.name!r}; run them on one shared folder with the same options")
     return samples
 
 
 def score_samples(suite: Suite, samples: Sequence[Sample], cache_dir: Path, partial_file: Path,
-                  progress: ProgressFactory | None = None, desc: str = "score") -> dict[str, dict[str, Any]]:
+                  progress: ProgressFactory | None = None, desc: str = "score", part: str | None = None,
+                  overlap: bool = True) -> dict[str, dict[str, Any]]:
     """Score every cached output without a valid record in `partial_file` (its checksum holds, and it scored the
-    image now cached against the reference / target there now), appending each record as soon as it is known;
-    returns sample id → record for all samples."""
+    image now cached against the reference / target there now), appending each record as soon as it is known
+    (to this process's part of the file with `part`); returns sample id → record for `samples`. The next PNGs
+    are decoded on a background thread and records appended behind, in sample order (`gefu.pipeline`)."""
     digests = Manifest(cache_dir).digests
     targets = {s.id: target_key(s) for s in samples}
     scores = read_records(partial_file, digests=digests, targets=targets)
+    scores = {s.id: scores[s.id] for s in samples if s.id in scores}
     todo = [s for s in samples if s.id not in scores]
     bar = open_bar(progress, desc, len(todo))
-    for sample in todo:
-        rec = {"id": sample.id, "png": digests.get(sample.id), "target": targets[sample.id],
-               **suite.score(sample, load_image(cache_dir / f"{sample.id}.png"))}
-        append_record(partial_file, rec)
-        scores[sample.id] = rec
-        bar.update()
-    bar.close()
+    write_to, context = part_path(partial_file, part), record_context(partial_file)
+
+    def compute(sample: Sample, img: torch.Tensor) -> dict[str, Any]:
+        scores[sample.id] = rec = {"id": sample.id, "png": digests.get(sample.id), "target": targets[sample.id],
+                                   **suite.score(sample, img)}
+        return rec
+
+    try:
+        run_jobs(todo, lambda s: load_image(cache_dir / f"{s.id}.png"), compute,
+                 lambda _, rec: append_record(write_to, rec, context), overlap=overlap, expected=(),
+                 on_outcome=lambda _: bar.update())
+    finally:
+        bar.close()
     return scores
 
 
 def _method_record(suite: Suite, samples: list[Sample], run: MethodRun, device: torch.device, warmup: int,
-                   out: Path) -> dict[str, Any]:
+                   out: Path, processes: int = 1) -> dict[str, Any]:
     """The results record of one method on the suite (one row of results.json)."""
     agg = suite.aggregate(samples, run.scores)
-    timing = timing_summary(run.cache_dir, samples, run.computed, warmup)
+    timing = {**timing_summary(run.cache_dir, samples, run.computed, warmup), "processes": processes}
     metrics = dict(agg.metrics)
     if timing["median_s"] is not None:
         metrics["time_s"] = timing["median_s"]

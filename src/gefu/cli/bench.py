@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,11 @@ def split_options(items: list[str] | None, methods: list[str]) -> tuple[dict[str
     return {k: v for k, v in grouped.items() if k != "suite"}, grouped.get("suite", {})
 
 
+def _on_main() -> bool:
+    """Whether this is the first (or only) process: under `accelerate launch` only that one prints."""
+    return os.environ.get("RANK", "0") in ("0", "")
+
+
 def _methods(spec: str) -> list[str]:
     """The method names of `--methods`, groups expanded (`gefu.enhancers.groups`); says on stderr which methods
     a group skipped, one line each."""
@@ -81,7 +88,7 @@ def _methods(spec: str) -> list[str]:
     if not tokens:
         raise ValueError("--methods is empty; e.g. --methods none,gamma,lime,zero-dce")
     expanded = expand_methods(tokens)
-    for skip in expanded.skipped:
+    for skip in expanded.skipped if _on_main() else ():
         print(f"gefu bench: skipped {skip.name} ({skip.group}): {skip.reason}", file=sys.stderr)
     if not expanded.names:
         raise ValueError(f"--methods {spec}: no method left to run (see the skipped lines above); provision the "
@@ -89,15 +96,8 @@ def _methods(spec: str) -> list[str]:
     return expanded.names
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..bench.cache import BenchBusyError, bench_lock
-    from ..bench.report import build_table, table_markdown, write_report
-    from ..bench.runner import run_suite
-    from ..bench.suites import create_suite
-
-    methods = _methods(args.methods)
+def _suite_options(args: argparse.Namespace, methods: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per-method options and the suite's options from the command line, checked."""
     method_options, suite_options = split_options(args.option, methods)
     if args.suite == "mini" and (args.task_model or args.task_weights):
         raise ValueError("the mini suite takes --option suite.classifier=NAME / suite.detector=NAME instead of "
@@ -110,6 +110,28 @@ def run(args: argparse.Namespace) -> int:
         suite_options["data"] = args.data
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    return method_options, suite_options
+
+
+def _device(requested: str | None, shard: Any) -> str:
+    """--device, or cuda when visible; in a run of several processes a CUDA device is the process's own."""
+    device = requested or default_device()
+    if shard.count > 1 and device.startswith("cuda"):
+        return str(shard.device)
+    return device
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..bench.cache import BenchBusyError, bench_lock
+    from ..bench.report import write_report
+    from ..bench.runner import run_suite
+    from ..bench.suites import create_suite
+    from ..distributed import current_shard
+
+    methods = _methods(args.methods)
+    method_options, suite_options = _suite_options(args, methods)
     out = Path(args.output) if args.output else Path("results") / args.suite
     if out.exists() and not out.is_dir():
         raise ValueError(f"-o {out} is a file, not a folder; give a folder for the results")
@@ -120,21 +142,37 @@ def run(args: argparse.Namespace) -> int:
 
     suite = create_suite(args.suite, **suite_options)
     t0 = time.perf_counter()
-    try:
-        with bench_lock(out):  # the run and its report: one run per output folder
-            result = run_suite(suite, methods, out, device=args.device or default_device(), limit=args.limit,
-                               method_options=method_options, warmup=args.warmup, progress=progress)
-            files = write_report(result, out)
-    except BenchBusyError as err:
-        print(f"gefu bench: error: {err}", file=sys.stderr)
-        return 1
-    seconds = time.perf_counter() - t0
+    shard = current_shard()  # several processes under `accelerate launch`; one otherwise
+    with ExitStack() as held:
+        busy = None
+        if shard.is_main:
+            try:
+                held.enter_context(bench_lock(out))  # the run and its report: one run per output folder
+            except BenchBusyError as err:
+                busy = str(err)
+        if shard.gather(busy)[0]:  # every process learns whether the main one got the folder
+            if shard.is_main:
+                print(f"gefu bench: error: {busy}", file=sys.stderr)
+            shard.close()
+            return 1
+        result = run_suite(suite, methods, out, device=_device(args.device, shard), limit=args.limit,
+                           method_options=method_options, warmup=args.warmup,
+                           progress=progress if shard.is_main else None, shard=shard)
+        files = write_report(result, out) if shard.is_main else None
+    shard.close()
+    if files is not None:
+        _print_summary(result, files, len(methods), time.perf_counter() - t0, shard.count)
+    return 0
 
-    print(f"\n{suite.title} — {len(result.samples)} images, {len(methods)} methods, {seconds:.1f} s\n")
+
+def _print_summary(result: Any, files: dict[str, Path], n_methods: int, seconds: float, processes: int) -> None:
+    from ..bench.report import build_table, table_markdown
+
+    procs = f", {processes} processes" if processes > 1 else ""
+    print(f"\n{result.suite.title} — {len(result.samples)} images, {n_methods} methods, {seconds:.1f} s{procs}\n")
     for note in dict.fromkeys(n for r in result.records for n in r["notes"]):
         print(f"note: {note}")
     print()
     print(table_markdown(build_table(result)))
     print(f"\nreport: {files['html']}\ntables: {files['md']}, {files['csv']}, {files['tex']}\n"
           f"records: {files['json']}")
-    return 0
