@@ -46,6 +46,17 @@ def _error(command: str, message: str) -> None:
         print(f"gefu {command}: {message}", file=sys.stderr)
 
 
+def _reader_gone() -> int:
+    """The reader of our output went away (`gefu weights status | head`): stop quietly with SIGPIPE's exit status,
+    as other command-line tools do. stdout now points at /dev/null, so the interpreter's last flush cannot fail
+    again with a traceback."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured): nothing will flush it at exit
+        pass
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -61,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, where it is handled, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except (ValueError, OSError) as err:  # usage errors, missing files, unwritable folders: one line, no traceback
         _error(args.command, f"error: {err}")
         return 2
