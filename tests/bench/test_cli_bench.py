@@ -42,6 +42,8 @@ def test_split_options():
     )
     assert per_method == {"lime": {"alpha": 0.2, "solver": "cg"}, "zero-dce": {"iterations": 4}}
     assert suite == {"max_side": 384}
+    # every registered name is a scope, "+" included
+    assert split_options(["zero-dce++.scale_factor=1"], ["zero-dce++"]) == ({"zero-dce++": {"scale_factor": 1}}, {})
     # One KEY=VALUE grammar with the rest of the CLI (gefu.cli.common.parse_key_values): scopes, duplicates,
     # non-finite values.
     with pytest.raises(ValueError, match="'clahe' is not one of lime, suite"):

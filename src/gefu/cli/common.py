@@ -13,7 +13,7 @@ from ..device import parse_device
 
 __all__ = ["HelpFormatter", "default_device", "parse_key_values", "parse_options", "parse_value"]
 
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_+-]*(\.[A-Za-z_][A-Za-z0-9_+-]*)*")  # "+": zero-dce++.scale_factor
 
 
 def default_device() -> str:
