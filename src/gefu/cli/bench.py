@@ -23,18 +23,22 @@ EXAMPLES = """examples:
   gefu bench --suite lol --data ~/data/LOL-v2 --methods none,lime,scuf --option scuf.checkpoint=scuf-ckpt/
   gefu bench --suite darkface --data ~/data/DARK_FACE --methods none,scuf --option suite.protocol=official
   gefu bench --suite codan --data ~/data/CODaN --methods none,scuf --task-weights model_best.pt --device cuda
+  accelerate launch --multi_gpu --num_processes 4 -m gefu bench --suite lol-v1 --data ~/data/LOL-v1/eval15 --methods all-official
 
 GEFU-mini (the default suite) runs offline: real photographs shipped with scikit-image, matplotlib and
 scikit-learn, darkened at three levels; its classification and face-detection labels are what the frozen
 models say on the original photos (model agreement, not human labels). Run `gefu weights provision` once so
-MobileNetV2 and LPIPS are available. The paper's suites (lol, lsrw, codan, darkface, bdd-night) need --data
-and, for frozen models that are not available offline, --task-weights; --option suite.protocol=official
-evaluates exactly as the authors' code (the published numbers were measured that way).
+MobileNetV2 and LPIPS are available. The paper's suites (lol, lsrw, codan, darkface, bdd-night) need --data;
+codan needs the paper's classifier (--task-weights); darkface and bdd-night use RetinaFace and ESPNetv2 as
+stand-ins for the paper's YOLOv3 / RefineNet unless you give yours (the report says which scored the run);
+--option suite.protocol=official evaluates exactly as the authors' code (the published numbers were measured
+that way).
 
 Outputs in -o DIR (default results/<suite>): results.json, results.csv, results.md, results.tex, charts/*.png,
 report.html. Enhanced images are cached under DIR/cache and per-image scores under DIR/partial: rerunning the
 same command reuses them (a killed run resumes; a changed checkpoint, option or dataset file is recomputed),
-and timings come from the run that computed the images. One run at a time per DIR."""
+and timings come from the run that computed the images. One run at a time per DIR. Under accelerate launch each
+process takes every N-th image and the main process writes the one report (DIR must be shared by all)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
