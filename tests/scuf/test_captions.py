@@ -109,7 +109,7 @@ def test_caption_folder_resumes_and_feeds_training_data(tiny_blip, tmp_path):
 def test_caption_folder_jsonl_with_rewrite(tmp_path):
     folder = _folder(tmp_path / "imgs", ["coffee"])
     out = tmp_path / "caps.jsonl"
-    caption_folder(folder, out, lambda imgs: ["a dark kitchen at night"] * len(imgs), rewrite_night=True)
+    caption_folder(folder, out, lambda imgs: ["a dark kitchen at night"] * len(imgs), rewrite="words")
     assert json.loads(out.read_text().strip()) == {"filepath": "coffee.png", "caption": "a bright kitchen at day"}
     with pytest.raises(ValueError, match=".tsv, .csv or .jsonl"):
         caption_folder(folder, tmp_path / "caps.txt", lambda imgs: [""] * len(imgs))

@@ -13,7 +13,7 @@ from peft import LoraConfig
 from safetensors.torch import load_file
 from torch import nn
 
-from gefu.scuf.checkpoint import from_pretrained, import_official
+from gefu.scuf.official import import_official
 from gefu.scuf.config import VAE_LORA_TARGETS, SCUFConfig
 from gefu.scuf.generator import SCUFGenerator
 from gefu.scuf.pretrained import MissingWeightsError
@@ -45,7 +45,7 @@ def test_save_then_load_gives_identical_outputs(gen_copy, perturb, make_batch, t
     assert sum(t.numel() for t in state.values()) < 0.2 * sum(p.numel() for p in gen_copy.parameters())
     assert json.loads((tmp_path / "config.json").read_text())["base"] == "tiny-random"
 
-    loaded = from_pretrained(tmp_path, inference_only=True)
+    loaded = SCUFGenerator.from_pretrained(tmp_path, inference_only=True)
     x = make_batch(batch=2)
     for a, b in zip(_outputs(gen_copy, x), _outputs(loaded, x)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -56,10 +56,10 @@ def test_save_then_load_gives_identical_outputs(gen_copy, perturb, make_batch, t
     cfg["vae_lora_rank"] = 8
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="does not fit this SCUF architecture"):
-        from_pretrained(tmp_path, inference_only=True)
+        SCUFGenerator.from_pretrained(tmp_path, inference_only=True)
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
-        from_pretrained(tmp_path)
+        SCUFGenerator.from_pretrained(tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_official_export_of_a_trained_model_reproduces_its_outputs(perturb, make
         "image_proj": a.projection.state_dict(), "ca_adapter": a.adapter.state_dict(),
     }
     path = _save(sd, tmp_path / "official.pkl")
-    b, report = SCUFGenerator.from_official(path, base="tiny-random", inference_only=True)  # seed 0 → B ≠ A before
+    b, report = import_official(path, base="tiny-random", inference_only=True)  # seed 0 → B ≠ A before
     assert report.ok
     x = make_batch(batch=1, h=32, w=24)
     for ya, yb in zip(_outputs(a, x), _outputs(b, x)):

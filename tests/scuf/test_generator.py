@@ -235,7 +235,7 @@ def test_config_validation_and_json_round_trip(tmp_path):
     ]:
         with pytest.raises(ValueError, match=match):
             SCUFConfig(**bad)
-    with pytest.raises(ValueError, match="unknown SCUF config field"):
+    with pytest.raises(ValueError, match="unknown config field .model.adaptor.. Did you mean model.adapter"):
         SCUFConfig.from_json('{"adaptor": "ca"}')
     with pytest.raises(FileNotFoundError, match="config.json"):
         SCUFConfig.load(tmp_path / "nowhere")

@@ -70,8 +70,6 @@ class SCUFEnhancer(Enhancer):
         allow_download: bool = False,
         generator: "SCUFGenerator | None" = None,
     ) -> None:
-        from ..scuf.checkpoint import from_pretrained, import_official
-        from ..scuf.config import SCUFConfig
         from ..scuf.generator import SCUFGenerator
 
         torch_dtype = parse_dtype(dtype)
@@ -95,24 +93,10 @@ class SCUFEnhancer(Enhancer):
         )
         self.tile, self.overlap, self.seed, self.sample = tile, overlap, seed, bool(sample)
 
-        kw: dict[str, Any] = dict(allow_download=allow_download, inference_only=True)
         if generator is not None:
             self.generator = generator
-        elif checkpoint is None:
-            config = SCUFConfig(base=base or "stabilityai/sd-turbo", seed=seed, **({"clip": clip} if clip else {}))
-            self.generator = SCUFGenerator(config, **kw)
-            log.warning("scuf: no checkpoint given; the adapter, LoRA and skip convs are untrained")
         else:
-            path = Path(checkpoint).expanduser()
-            if path.is_dir():
-                self.generator = from_pretrained(path, base=base, clip=clip, **kw)
-            elif path.is_file():
-                self.generator, report = import_official(path, base=base, clip=clip, **kw)
-                log.info("scuf: imported %s: %s", path, report.summary())
-            else:
-                raise FileNotFoundError(
-                    f"SCUF checkpoint {path} not found: give a save_pretrained folder or the official .pkl file"
-                )
+            self.generator = _load_generator(checkpoint, base, clip, seed, allow_download)
         self.generator.to(device=device, dtype=torch_dtype)
         if generator is None:  # a wrapped generator may be in training: leave its flags alone
             self.generator.requires_grad_(False)
@@ -157,3 +141,26 @@ class SCUFEnhancer(Enhancer):
             else:
                 y = tile_apply(run, padded, self.tile, self.overlap, multiple=multiple)
             return crop_to(y, size)
+
+
+def _load_generator(
+    checkpoint: str | os.PathLike | None, base: str | None, clip: str | None, seed: int, allow_download: bool
+) -> "SCUFGenerator":
+    """An inference-only generator: from a save_pretrained folder, the official .pkl, or untrained (no checkpoint)."""
+    from ..scuf.config import SCUFConfig
+    from ..scuf.generator import SCUFGenerator
+    from ..scuf.official import import_official
+
+    kw: dict[str, Any] = dict(allow_download=allow_download, inference_only=True)
+    if checkpoint is None:
+        config = SCUFConfig(base=base or "stabilityai/sd-turbo", seed=seed, **({"clip": clip} if clip else {}))
+        log.warning("scuf: no checkpoint given; the adapter, LoRA and skip convs are untrained")
+        return SCUFGenerator(config, **kw)
+    path = Path(checkpoint).expanduser()
+    if path.is_dir():
+        return SCUFGenerator.from_pretrained(path, base=base, clip=clip, **kw)
+    if path.is_file():
+        generator, report = import_official(path, base=base, clip=clip, **kw)
+        log.info("scuf: imported %s: %s", path, report.summary())
+        return generator
+    raise FileNotFoundError(f"SCUF checkpoint {path} not found: give a save_pretrained folder or the official .pkl file")

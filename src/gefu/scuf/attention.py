@@ -332,6 +332,36 @@ def _hidden_size(name: str, block_out_channels: list[int]) -> int:
     raise ValueError(f"cannot tell the block of attention layer {name!r}")
 
 
+def _check_layer(layer_name: str, attn: Attention, hidden: int, cross_dim: int) -> None:
+    if attn.to_q.in_features != hidden or attn.to_q.out_features != hidden or attn.to_k.in_features != cross_dim:
+        raise ValueError(
+            f"{layer_name}: expected query/inner dim {hidden} and cross dim {cross_dim}, got to_q "
+            f"{attn.to_q.in_features}→{attn.to_q.out_features}, to_k in {attn.to_k.in_features}"
+        )
+    if attn.norm_q is not None or attn.norm_k is not None:
+        raise ValueError(f"{layer_name}: attention layers with q/k normalisation are not supported")
+
+
+def _new_processor(attn: Attention, kind: str, hidden: int, cross_dim: int, num_tokens: int, variant: str,
+                   scale: float, text_tokens: int | None) -> nn.Module:
+    """A "ca" or "ip" processor for one cross-attention layer, initialised from its to_k/to_v (to_q_ca ~ N(0, 1))."""
+    w_k, w_v = attn.to_k.weight.detach(), attn.to_v.weight.detach()  # (hidden, cross_dim)
+    if kind == "ca":
+        proc = CycleAttnProcessor(hidden, cross_dim, num_tokens, variant, scale, text_tokens)
+        proc.to(device=w_k.device, dtype=w_k.dtype)
+        with torch.no_grad():
+            proc.to_q_ca.weight.normal_(0.0, 1.0)
+            proc.to_k_ca.weight.copy_(w_k)
+            proc.to_v_ca.weight.copy_(w_v)
+        return proc
+    proc = IPAttnProcessor(hidden, cross_dim, num_tokens, scale, text_tokens)
+    proc.to(device=w_k.device, dtype=w_k.dtype)
+    with torch.no_grad():
+        proc.to_k_ip.weight.copy_(w_k)
+        proc.to_v_ip.weight.copy_(w_v)
+    return proc
+
+
 def install_image_adapter(
     unet: UNet2DConditionModel,
     kind: AdapterKind = "ca",
@@ -382,28 +412,8 @@ def install_image_adapter(
             processors[name] = DefaultAttnProcessor(current)
             continue
         hidden = _hidden_size(name, channels)
-        if attn.to_q.in_features != hidden or attn.to_q.out_features != hidden or attn.to_k.in_features != cross_dim:
-            raise ValueError(
-                f"{layer_name}: expected query/inner dim {hidden} and cross dim {cross_dim}, got to_q "
-                f"{attn.to_q.in_features}→{attn.to_q.out_features}, to_k in {attn.to_k.in_features}"
-            )
-        if attn.norm_q is not None or attn.norm_k is not None:
-            raise ValueError(f"{layer_name}: attention layers with q/k normalisation are not supported")
-        w_k, w_v = attn.to_k.weight.detach(), attn.to_v.weight.detach()  # (hidden, cross_dim)
-        if kind == "ca":
-            proc = CycleAttnProcessor(hidden, cross_dim, num_tokens, variant, scale, text_tokens)
-            proc.to(device=w_k.device, dtype=w_k.dtype)
-            with torch.no_grad():
-                proc.to_q_ca.weight.normal_(0.0, 1.0)
-                proc.to_k_ca.weight.copy_(w_k)
-                proc.to_v_ca.weight.copy_(w_v)
-        else:
-            proc = IPAttnProcessor(hidden, cross_dim, num_tokens, scale, text_tokens)
-            proc.to(device=w_k.device, dtype=w_k.dtype)
-            with torch.no_grad():
-                proc.to_k_ip.weight.copy_(w_k)
-                proc.to_v_ip.weight.copy_(w_v)
-        processors[name] = proc
+        _check_layer(layer_name, attn, hidden, cross_dim)
+        processors[name] = _new_processor(attn, kind, hidden, cross_dim, num_tokens, variant, scale, text_tokens)
 
     unet.set_attn_processor(processors)
     return nn.ModuleList(unet.attn_processors.values())

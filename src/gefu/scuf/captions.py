@@ -10,8 +10,8 @@ The model is ``transformers``' ``BlipForConditionalGeneration`` with its ``BlipP
 downloaded unless the caller allows it. A model and a decode function can also be passed in directly (tests use a
 tiny random BLIP and decode token ids without any tokenizer).
 
-The official SCUF code rewrites night words into day words in the captions (so the caption of a dark image
-describes the scene, not its lighting): ``night_to_day`` does this on whole words, keeping the case.
+Captions of dark images can be rewritten night → day (``gefu.scuf.rewrite``): gefu's whole-word rewrite, or the
+released code's substring table (``rewrite="official"``, with ``OFFICIAL_GENERATION``: 32 tokens, greedy).
 """
 
 from __future__ import annotations
@@ -21,21 +21,27 @@ import io
 import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
 from ..fileio import write_atomic
 from ..imageio import find_images, load_image
-from .data import load_captions
+from .caption_files import load_captions
+from .rewrite import CAPTION_REWRITES, NIGHT_TO_DAY, OFFICIAL_NIGHT_TO_DAY, night_to_day, rewrite_caption
 
 __all__ = [
     "DEFAULT_BLIP",
     "NIGHT_TO_DAY",
+    "OFFICIAL_NIGHT_TO_DAY",
+    "OFFICIAL_GENERATION",
+    "CAPTION_REWRITES",
     "night_to_day",
+    "rewrite_caption",
     "BlipCaptioner",
     "caption_folder",
 ]
@@ -44,41 +50,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BLIP = "Salesforce/blip-image-captioning-large"
 
-#: The official rewrite: (night word, day word). "low light" comes first so that it is not split by another rule.
-NIGHT_TO_DAY: tuple[tuple[str, str], ...] = (
-    ("low light", "normal light"),
-    ("night", "day"),
-    ("dark", "bright"),
-    ("dim", "clear"),
-)
-
-# BLIP's image normalisation (the OpenAI CLIP mean/std), used when no BlipProcessor is given.
-_BLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-_BLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def _match_case(word: str, like: str) -> str:
-    if like.isupper() and len(like) > 1:
-        return word.upper()
-    if like[:1].isupper():
-        return word[:1].upper() + word[1:]
-    return word
-
-
-def night_to_day(text: str, pairs: Sequence[tuple[str, str]] = NIGHT_TO_DAY) -> str:
-    """Replace night words by day words (whole words only, case kept): "A dark street at Night" →
-    "A bright street at Day"; "darkness" and "dimension" are left alone. "low light" also matches "low-light"."""
-    for night, day in pairs:
-        words = night.split(" ")
-        pattern = r"\b" + r"[\s-]+".join(map(re.escape, words)) + r"\b"
-
-        def repl(m: re.Match, day: str = day) -> str:
-            found = m.group(0)
-            sep = next((c for c in found if c in " -\t"), " ")
-            return _match_case(day.replace(" ", sep), found)
-
-        text = re.sub(pattern, repl, text, flags=re.IGNORECASE)
-    return text
+#: generation settings of the released code (clip-interrogator's BLIP-large caption: 32 new tokens, greedy);
+#: gefu's defaults are BLIP's usual 30 tokens with 3 beams
+OFFICIAL_GENERATION = {"max_new_tokens": 32, "num_beams": 1}
 
 
 class BlipCaptioner:
@@ -155,8 +129,8 @@ class BlipCaptioner:
                           align_corners=False)[0].clamp(0, 1)
             for img in images
         ])  # (B, 3, S, S)
-        mean = torch.tensor(_BLIP_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(_BLIP_STD).view(1, 3, 1, 1)
+        mean = torch.tensor(OPENAI_CLIP_MEAN).view(1, 3, 1, 1)  # BLIP normalises like CLIP
+        std = torch.tensor(OPENAI_CLIP_STD).view(1, 3, 1, 1)
         return (batch - mean) / std
 
     @torch.no_grad()
@@ -228,13 +202,13 @@ def caption_folder(
     captioner: Callable[[Sequence[torch.Tensor]], list[str]],
     *,
     batch_size: int = 8,
-    rewrite_night: bool = False,
+    rewrite: str = "none",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     """Caption every image under ``folder`` into ``output`` (``filepath`` = path relative to ``folder``).
 
     Images already listed in ``output`` are skipped (resume); each batch is appended as it is done.
-    ``rewrite_night`` applies ``night_to_day``. ``progress(done, total)`` is called after each batch.
+    ``rewrite`` ("none", "words" or "official", see ``gefu.scuf.rewrite``) is applied before writing. ``progress(done, total)`` is called after each batch.
     Returns {"images": found, "skipped": already captioned, "captioned": new}.
     """
     folder, output = Path(folder), Path(output)
@@ -242,6 +216,8 @@ def caption_folder(
         raise FileNotFoundError(f"{folder}: no such folder")
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    if rewrite not in CAPTION_REWRITES:
+        raise ValueError(f"rewrite must be one of {', '.join(CAPTION_REWRITES)}; got {rewrite!r}")
     fmt = _format(output)
     images = find_images([folder])
     if not images:
@@ -259,8 +235,7 @@ def caption_folder(
         texts = captioner([load_image(p) for p, _ in chunk])
         if len(texts) != len(chunk):
             raise RuntimeError(f"the captioner returned {len(texts)} captions for {len(chunk)} images")
-        if rewrite_night:
-            texts = [night_to_day(t) for t in texts]
+        texts = [rewrite_caption(t, rewrite) for t in texts]
         _append(output, _rows_text([(rel.as_posix(), t) for (_, rel), t in zip(chunk, texts)], fmt, header=False))
         if progress is not None:
             progress(min(start + batch_size, total), total)

@@ -1,273 +1,57 @@
-"""SCUF checkpoints: our own format (save/load) and import of the authors' released checkpoint.
+"""SCUF's own checkpoint format: a folder written by `SCUFGenerator.save_pretrained`.
 
-Our format — a folder with
 - `config.json`: the `SCUFConfig` (base model, ranks, target modules, adapter, prompts, ...);
 - `model.safetensors`: ONLY the trained weights (`SCUFGenerator.trainable_state_dict()`: VAE LoRA and skip convs
   of both directions, reflectance-decoder LoRA, image projection, adapter, UNet LoRA if any). The frozen SD-Turbo
   and CLIP weights come from the base model at load time.
-Both files are written atomically (temporary file in the same folder, then `os.replace`).
 
-The official format (DESIGN §2.7a) — a `torch.save`d dict: `rank_vae`, `vae_lora_target_modules`,
-`sd_vae_enc`/`sd_vae_dec` (state dicts of wrappers holding both VAEs: `vae.<AutoencoderKL key>` = lighten,
-`vae_b2a.<key>` = darken; full weights with peft names and `decoder.skip_conv_i`; enc and dec hold the same
-tensors), `sd_vae_ref` (`vae.`, `vae_b2a.` again and `vae_ref.`: a whole VAE of which the official forward uses only
-`post_quant_conv` and `decoder`), `image_proj` and `ca_adapter`. `import_official` accounts for every key and
-returns an `ImportReport`.
+Both files are written atomically (temporary file in the same folder, then `os.replace`). This module only reads
+and writes the files; `SCUFGenerator.from_pretrained` builds the model (and `gefu.scuf.official` imports the
+authors' released checkpoint).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import pickle
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..fileio import atomic_path
 from .config import SCUFConfig
-from .generator import SCUFGenerator
-from .pretrained import BaseComponents
 
-__all__ = ["WEIGHTS_NAME", "save_pretrained", "from_pretrained", "import_official", "ImportReport", "load_official"]
+__all__ = ["WEIGHTS_NAME", "write_pretrained", "read_pretrained"]
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "model.safetensors"
 _FORMAT = {"format": "gefu-scuf", "format_version": "1"}
-_OFFICIAL_REQUIRED = ("rank_vae", "vae_lora_target_modules", "sd_vae_enc", "image_proj", "ca_adapter")
-_OFFICIAL_KNOWN = (*_OFFICIAL_REQUIRED, "sd_vae_dec", "sd_vae_ref")
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# our format
-def save_pretrained(generator: SCUFGenerator, directory: str | os.PathLike) -> Path:
-    """Write `<directory>/config.json` and `<directory>/model.safetensors` (trained weights only), atomically."""
+def write_pretrained(directory: str | os.PathLike, config: SCUFConfig, state: dict[str, torch.Tensor]) -> Path:
+    """Write `<directory>/config.json` and `<directory>/model.safetensors` (the given tensors), atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.cpu() for k, v in generator.trainable_state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(state, tmp, metadata=_FORMAT)
-    generator.config.save(directory)
+    config.save(directory)
     log.info("saved SCUF checkpoint (%d tensors) to %s", len(state), directory)
     return directory
 
 
-def from_pretrained(
-    directory: str | os.PathLike,
-    *,
-    base: str | None = None,
-    clip: str | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-    allow_download: bool = False,
-    inference_only: bool = False,
-    components: BaseComponents | None = None,
-) -> SCUFGenerator:
-    """Rebuild a generator from a `save_pretrained` folder.
-
-    base / clip: override the base model / CLIP given in config.json (e.g. a local folder holding the same
-    SD-Turbo); device / dtype: where to put the result (default: CPU, float32). Raises FileNotFoundError when the
-    folder lacks its files, MissingWeightsError when the base model is not available, ValueError when the
-    weights do not fit the architecture.
-    """
+def read_pretrained(directory: str | os.PathLike) -> tuple[SCUFConfig, dict[str, torch.Tensor]]:
+    """(config, trained weights) of a `save_pretrained` folder; FileNotFoundError / ValueError naming the file."""
     directory = Path(directory)
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"{directory}: no {WEIGHTS_NAME} here (expected a folder written by save_pretrained)")
     config = SCUFConfig.load(directory)
-    changes = {k: v for k, v in (("base", base), ("clip", clip)) if v is not None}
-    if changes:
-        config = config.replace(**changes)
-    generator = SCUFGenerator(config, components, allow_download=allow_download, inference_only=inference_only)
-    generator.load_trainable_state_dict(load_file(str(weights)))
-    if device is not None or dtype is not None:
-        generator.to(device=device, dtype=dtype)
-    return generator
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the official format
-@dataclass
-class ImportReport:
-    """What became of every key of an official checkpoint."""
-
-    loaded: list[str] = field(default_factory=list)  # copied into the generator
-    duplicates: list[str] = field(default_factory=list)  # repeated copies (enc/dec/ref dicts), checked equal
-    ignored: dict[str, str] = field(default_factory=dict)  # key → why it is not needed
-    unmatched: list[str] = field(default_factory=list)  # keys with no place in the generator
-    missing: list[str] = field(default_factory=list)  # generator weights the checkpoint does not provide
-    conflicts: list[str] = field(default_factory=list)  # duplicates whose tensors differ from the first copy
-    differs_from_base: list[str] = field(default_factory=list)  # frozen base weights unlike the base model's
-
-    @property
-    def ok(self) -> bool:
-        """Every key accounted for, nothing missing, no conflicting duplicates."""
-        return not (self.unmatched or self.missing or self.conflicts)
-
-    def summary(self) -> str:
-        text = (
-            f"{len(self.loaded)} tensors loaded, {len(self.duplicates)} duplicates checked, "
-            f"{len(self.ignored)} ignored, {len(self.unmatched)} unmatched, {len(self.missing)} missing, "
-            f"{len(self.conflicts)} conflicting"
-        )
-        if self.differs_from_base:
-            text += f"; {len(self.differs_from_base)} frozen VAE tensors differ from the base model's"
-        return text
-
-
-def load_official(path: str | os.PathLike) -> dict[str, Any]:
-    """Read the official .pkl safely (`torch.load(weights_only=True)`); clear errors for missing/unsafe files."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{path}: refused to load: the file contains Python objects beyond tensors, numbers, strings and "
-            f"containers, which torch.load(weights_only=True) does not execute ({err}). The official SCUF "
-            "checkpoint holds only those types; if you trust this file, re-save its tensors with "
-            "torch.save(...) from a trusted environment."
-        ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(f"{path}: not a readable torch checkpoint ({err})") from None
-    if not isinstance(sd, dict):
-        raise ValueError(f"{path}: expected the official SCUF checkpoint dict, got {type(sd).__name__}")
-    absent = [k for k in _OFFICIAL_REQUIRED if k not in sd]
-    if absent:
-        raise ValueError(
-            f"{path}: not an official SCUF checkpoint: missing {', '.join(absent)} "
-            f"(found keys: {', '.join(map(str, sd))})"
-        )
-    return sd
-
-
-def _official_config(sd: dict[str, Any], base: str | None, clip: str | None) -> SCUFConfig:
-    adapter_sd = sd["ca_adapter"]
-    q = next((v for k, v in adapter_sd.items() if k.endswith("to_q_ca.weight")), None)
-    if q is None:
-        raise ValueError("the official checkpoint's ca_adapter holds no to_q_ca weights")
-    has_ref = any(k.startswith("vae_ref.") for k in sd.get("sd_vae_ref", {}))
-    kwargs: dict[str, Any] = dict(
-        vae_lora_rank=int(sd["rank_vae"]),
-        vae_lora_targets=[str(t) for t in sd["vae_lora_target_modules"]],
-        adapter="ca",
-        adapter_variant="official",
-        num_image_tokens=int(q.shape[1]),  # to_q_ca: Linear(num_tokens → hidden)
-        prompt_encoder_mode="official",
-        reflectance="decoder" if has_ref else "none",
-    )
-    if base is not None:
-        kwargs["base"] = base
-    if clip is not None:
-        kwargs["clip"] = clip
-    return SCUFConfig(**kwargs)
-
-
-def import_official(
-    path: str | os.PathLike,
-    *,
-    base: str | None = None,
-    clip: str | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-    allow_download: bool = False,
-    inference_only: bool = False,
-    components: BaseComponents | None = None,
-    strict: bool = True,
-) -> tuple[SCUFGenerator, ImportReport]:
-    """Build a generator (adapter "ca", variant "official") from the authors' released checkpoint.
-
-    Every key is accounted for in the returned `ImportReport`. The VAE entries hold FULL weights; all of them
-    are loaded (the frozen ones normally equal the base model's — those that differ are listed in
-    `differs_from_base`). `vae_ref.encoder`/`vae_ref.quant_conv` are ignored: the official forward never runs
-    the reflectance VAE's encoder. With `strict` (default) an unmatched key, a missing weight or conflicting
-    duplicates raise ValueError.
-    """
-    sd = load_official(path)
-    config = _official_config(sd, base, clip)
-    gen = SCUFGenerator(config, components, allow_download=allow_download, inference_only=inference_only)
-    report = ImportReport()
-    targets = {"vae_l": gen.vae_l, "vae_d": gen.vae_d, "projection": gen.projection, "adapter": gen.adapter}
-    if gen.reflect is not None:
-        targets["reflect"] = gen.reflect
-    wanted = {name: module.state_dict() for name, module in targets.items()}  # current (base) tensors
-    incoming: dict[str, dict[str, torch.Tensor]] = {name: {} for name in targets}
-    first_source: dict[tuple[str, str], str] = {}
-
-    def put(target: str, key: str, value: torch.Tensor, source: str) -> None:
-        if key not in wanted[target]:
-            report.unmatched.append(source)
-            return
-        slot = (target, key)
-        if slot in first_source:  # a duplicate copy of a tensor already seen
-            report.duplicates.append(source)
-            if not torch.equal(incoming[target][key], value):
-                report.conflicts.append(f"{source} (differs from {first_source[slot]})")
-            return
-        first_source[slot] = source
-        incoming[target][key] = value
-        report.loaded.append(source)
-
-    vae_prefixes = {"vae.": "vae_l", "vae_b2a.": "vae_d"}
-    for entry in ("sd_vae_enc", "sd_vae_dec", "sd_vae_ref"):
-        for key, value in sd.get(entry, {}).items():
-            source = f"{entry}/{key}"
-            prefix = next((p for p in vae_prefixes if key.startswith(p)), None)
-            if prefix is not None:
-                put(vae_prefixes[prefix], key[len(prefix):], value, source)
-            elif entry == "sd_vae_ref" and key.startswith("vae_ref."):
-                sub = key[len("vae_ref."):]
-                if sub.startswith(("encoder.", "quant_conv.")):
-                    report.ignored[source] = "the official forward never runs the reflectance VAE's encoder"
-                elif "reflect" in targets:
-                    put("reflect", sub, value, source)
-                else:
-                    report.unmatched.append(source)
-            else:
-                report.unmatched.append(source)
-    if gen.projection is not None:
-        for key, value in sd["image_proj"].items():
-            put("projection", key, value, f"image_proj/{key}")
-    for key, value in sd["ca_adapter"].items():
-        put("adapter", key, value, f"ca_adapter/{key}")
-    for key in ("rank_vae", "vae_lora_target_modules"):
-        report.ignored[key] = "used to build the config"
-    for key in sd:
-        if key not in _OFFICIAL_KNOWN:
-            report.unmatched.append(key)
-
-    trainable = set(gen.trainable_named_parameters())
-    for target, module in targets.items():
-        missing = sorted(set(wanted[target]) - set(incoming[target]))
-        report.missing += [f"{target}.{k}" for k in missing]
-        for key, value in incoming[target].items():
-            if f"{target}.{key}" not in trainable and not torch.equal(value.to(wanted[target][key].dtype),
-                                                                       wanted[target][key]):
-                report.differs_from_base.append(f"{target}.{key}")
-        try:
-            module.load_state_dict(incoming[target], strict=False)
-        except RuntimeError as err:  # shape mismatches: another base model or rank
-            raise ValueError(f"{path}: the checkpoint does not fit base {config.base!r}: {err}") from None
-
-    if report.differs_from_base:
-        log.warning(
-            "%d frozen VAE tensors of %s differ from the base model %r (loaded from the checkpoint; "
-            "save_pretrained would not keep them)", len(report.differs_from_base), path, config.base,
-        )
-    log.info("imported official SCUF checkpoint %s: %s", path, report.summary())
-    if strict and not report.ok:
-        def head(keys: list[str]) -> str:
-            return ", ".join(keys[:8]) + (f" … ({len(keys)} in all)" if len(keys) > 8 else "")
-
-        problems = [f"{what}: {head(keys)}" for what, keys in
-                    (("unmatched", report.unmatched), ("missing", report.missing), ("conflicting", report.conflicts))
-                    if keys]
-        raise ValueError(f"{path}: the checkpoint does not fit (base {config.base!r}): " + "; ".join(problems))
-    if device is not None or dtype is not None:
-        gen.to(device=device, dtype=dtype)
-    return gen, report
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{weights}: not a readable safetensors file ({err}); save the model again") from None
+    return config, state

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..fileio import write_atomic
+from .fields import check_fields, from_dict, option, to_dict
 
 __all__ = [
     "SCUFConfig",
@@ -74,16 +74,18 @@ REFLECTANCE_PLACEMENTS = ("decoder", "encoder", "none")
 class SCUFConfig:
     """Architecture and fixed inputs of a SCUF generator (not the training hyper-parameters)."""
 
+    SECTION: ClassVar[str] = "model"
+
     # --- base model -------------------------------------------------------------------------------------------
-    base: str = "stabilityai/sd-turbo"  # HF id or local folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/),
-    #                                     or "tiny-random" (small seeded random components; tests and demos)
-    clip: str = "openai/clip-vit-base-patch32"  # CLIP ViT-B/32 (HF id or folder) for the image prompt
+    base: str = option("stabilityai/sd-turbo", nonempty=True)  # HF id or local folder (unet/ vae/ text_encoder/
+    #               tokenizer/ scheduler/), or "tiny-random" (small seeded random components; tests and demos)
+    clip: str = option("openai/clip-vit-base-patch32", nonempty=True)  # CLIP ViT-B/32 (HF id or folder)
     seed: int = 0  # seeds the tiny-random components and the initialisation of the trainable weights
 
     # --- VAE (two directions, each with skip convs and its own LoRA) -----------------------------------------------
-    vae_lora_rank: int = 4
-    vae_lora_alpha: float = 8.0  # peft's default: the official code leaves it unset, so LoRA scaling = 8/4 = 2
-    vae_lora_targets: list[str] = field(default_factory=lambda: list(VAE_LORA_TARGETS))
+    vae_lora_rank: int = option(4, ge=1)
+    vae_lora_alpha: float = option(8.0, gt=0)  # peft's default: the official code leaves it unset, so scaling 8/4
+    vae_lora_targets: list[str] = option(factory=lambda: list(VAE_LORA_TARGETS), nonempty=True)
     skip_gamma: float = 1.0  # skip activations are multiplied by gamma before the 1×1 skip conv
     # The official code lists the skip convs as trainable, but peft freezes their base weights when it wraps
     # them as LoRA targets, so only their LoRA factors train there. True (default) trains the base 1×1 weights
@@ -92,69 +94,35 @@ class SCUFConfig:
 
     # --- UNet (shared by both directions, frozen) -----------------------------------------------------------
     unet_lora: bool = False  # official SCUF trains no UNet LoRA; True = CycleGAN-Turbo's encoder/decoder/other LoRA
-    unet_lora_rank: int = 128  # CycleGAN-Turbo: rank 128, alpha = rank
+    unet_lora_rank: int = option(128, ge=1)  # CycleGAN-Turbo: rank 128, alpha = rank
 
     # --- illumination-aware image prompt + adapter ------------------------------------------------------------
-    adapter: str = "ca"  # "ca" cycle-attention (SCUF) | "ip" IP-Adapter | "concat" tokens appended | "none"
+    # "ca" cycle-attention (SCUF) | "ip" IP-Adapter | "concat" tokens appended | "none"
+    adapter: str = option("ca", choices=ADAPTERS)
     # "paper" (default) = Eq. 2-3 as written; "official" = bit-for-bit the released processor (needed to use
-    # the authors' checkpoint; importing it sets this)
-    adapter_variant: str = "paper"
+    # the authors' checkpoint; importing it and the official training preset set this)
+    adapter_variant: str = option("paper", choices=ADAPTER_VARIANTS)
     adapter_scale: float = 1.0  # weight of the image branch (unused by the official CA variant)
-    num_image_tokens: int = 4
+    num_image_tokens: int = option(4, ge=1)
     # "official": native resolution, no positional embedding, no CLIP mean/std; "standard": 224², CLIP norm
-    prompt_encoder_mode: str = "official"
+    prompt_encoder_mode: str = option("official", choices=PROMPT_ENCODER_MODES)
 
     # --- reflectance decoder (third VAE decoder, own LoRA, sigmoid output) ------------------------------------
-    reflectance: str = "decoder"  # "decoder": decode the x0 latent (Table 5 row 5) | "encoder": the encoder latent
-    #                               (row 4) | "none": no reflectance decoder
+    # "decoder": decode the x0 latent (Table 5 row 5) | "encoder": the encoder latent (row 4) | "none"
+    reflectance: str = option("decoder", choices=REFLECTANCE_PLACEMENTS)
 
     # --- fixed prompts and the one step ---------------------------------------------------------------------
-    lighten_prompt: str = LIGHTEN_PROMPT
-    darken_prompt: str = DARKEN_PROMPT
-    timestep: int = 999  # the single denoising step (= num_train_timesteps - 1 for SD-Turbo)
+    lighten_prompt: str = option(LIGHTEN_PROMPT, nonempty=True)
+    darken_prompt: str = option(DARKEN_PROMPT, nonempty=True)
+    timestep: int = option(999, gt=0, le=99_999)  # the single denoising step (= num_train_timesteps - 1 for SD-Turbo)
 
     def __post_init__(self) -> None:
-        self.vae_lora_targets = list(self.vae_lora_targets)
         self.validate()
 
     # ------------------------------------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Raise ValueError naming the first invalid field and its allowed values."""
-
-        def choice(name: str, allowed: tuple[str, ...]) -> None:
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"SCUFConfig.{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-
-        for name in ("base", "clip", "lighten_prompt", "darken_prompt"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"SCUFConfig.{name} must be a non-empty string; got {value!r}")
-        for name in ("vae_lora_rank", "unet_lora_rank", "num_image_tokens"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"SCUFConfig.{name} must be a positive integer; got {value!r}")
-        for name in ("vae_lora_alpha", "skip_gamma", "adapter_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"SCUFConfig.{name} must be a finite number; got {value!r}")
-        if self.vae_lora_alpha <= 0:
-            raise ValueError(f"SCUFConfig.vae_lora_alpha must be positive; got {self.vae_lora_alpha!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"SCUFConfig.seed must be an integer; got {self.seed!r}")
-        if isinstance(self.timestep, bool) or not isinstance(self.timestep, int) or not 0 < self.timestep < 100_000:
-            raise ValueError(f"SCUFConfig.timestep must be a positive integer (999 for SD-Turbo); got {self.timestep!r}")
-        if not self.vae_lora_targets or not all(isinstance(t, str) and t for t in self.vae_lora_targets):
-            raise ValueError(
-                f"SCUFConfig.vae_lora_targets must be a non-empty list of module names; got {self.vae_lora_targets!r}"
-            )
-        for name in ("unet_lora", "train_skip_conv_base"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"SCUFConfig.{name} must be true or false; got {getattr(self, name)!r}")
-        choice("adapter", ADAPTERS)
-        choice("adapter_variant", ADAPTER_VARIANTS)
-        choice("prompt_encoder_mode", PROMPT_ENCODER_MODES)
-        choice("reflectance", REFLECTANCE_PLACEMENTS)
+        """Raise ValueError naming the first invalid field (``model.<name>``) and its allowed values."""
+        check_fields(self)
 
     # ------------------------------------------------------------------------------------------------------------
     @property
@@ -163,23 +131,14 @@ class SCUFConfig:
         return self.adapter != "none"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SCUFConfig":
-        if not isinstance(data, dict):
-            raise ValueError(f"a SCUF config must be a JSON object; got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown SCUF config field(s) {', '.join(map(repr, unknown))}; known fields: {', '.join(sorted(known))}"
-                " (was the checkpoint written by a newer gefu?)"
-            )
-        return cls(**data)
+        return from_dict(cls, data, hint="(was the checkpoint written by a newer gefu?)")
 
     @classmethod
     def from_json(cls, text: str) -> "SCUFConfig":

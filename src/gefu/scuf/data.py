@@ -28,15 +28,11 @@ before training starts, listing the offending files.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -44,6 +40,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..imageio import ImageReadError, find_images, load_image, pil_to_tensor, tensor_to_pil
+from .caption_files import domain_captions, find_captions_file, load_captions, match_captions
+from .fields import check_fields, option, to_dict
+from .rewrite import CAPTION_REWRITES
 
 __all__ = [
     "DataConfig",
@@ -68,48 +67,44 @@ LOW_NAMES = ("trainA", "train_A")
 NORMAL_NAMES = ("trainB", "train_B")
 VAL_LOW_NAMES = ("low", "Low", "input", "testA", "test_A", "A", "lq")
 VAL_NORMAL_NAMES = ("high", "High", "normal", "Normal", "gt", "GT", "target", "testB", "test_B", "B")
-CAPTION_SUFFIXES = (".tsv", ".csv", ".jsonl")
-_PATH_COLUMNS = ("filepath", "file_path", "path", "file", "image", "file_name", "filename")
-_TEXT_COLUMNS = ("caption", "title", "text")
 
 
 @dataclass
 class DataConfig:
     """Where the training data lives and how a training crop is made."""
 
+    SECTION: ClassVar[str] = "data"
+
     root: str | None = None  # folder holding trainA/ and trainB/ (or train_A/, train_B/)
     low: str | None = None  # low-light folder (overrides root/trainA)
     normal: str | None = None  # normal-light folder (overrides root/trainB)
     captions_low: str | None = None  # captions file of the low folder (default: <low>/captions.{tsv,csv,jsonl})
     captions_normal: str | None = None  # captions file of the normal folder
+    # night → day rewrite applied to the captions when they are read (gefu.scuf.rewrite): "none" (use them as
+    # written), "words" (gefu's whole-word rewrite) or "official" (the released code's substring table; the official
+    # preset, so raw BLIP captions give the official training captions; applying it to already rewritten
+    # captions changes nothing)
+    caption_rewrite: str = option("none", choices=CAPTION_REWRITES)
     val: str | None = None  # paired validation folder with low/ and high/ (or normal/, testA/ testB/ …) inside
     val_low: str | None = None  # or the two validation folders explicitly (paired by file name)
     val_normal: str | None = None
-    val_max_images: int = 0  # validate on the first N pairs only (0: all)
-    val_size: int = 0  # resize validation pairs so the short side is this many pixels (0: native size)
-    preparation: str = "official"  # "official" (resize 384² → random crop 256 → flip) | "crop" (random crop)
-    resize: int = 384
-    crop: int = 256
+    val_max_images: int = option(0, ge=0)  # validate on the first N pairs only (0: all)
+    val_size: int = option(0, ge=0)  # resize validation pairs so the short side is this many pixels (0: native)
+    # "official" (resize 384² → random crop 256 → flip) | "crop" (random crop)
+    preparation: str = option("official", choices=PREPARATIONS)
+    resize: int = option(384, ge=8)
+    crop: int = option(256, ge=8)
     hflip: bool = True
     seed: int = 0  # seeds the pairing, order, crops and flips
-    num_workers: int = 0  # DataLoader worker processes that prefetch training batches
+    num_workers: int = option(0, ge=0)  # DataLoader worker processes that prefetch training batches
 
     def __post_init__(self) -> None:
-        if self.preparation not in PREPARATIONS:
-            raise ValueError(f"data.preparation must be one of {PREPARATIONS}; got {self.preparation!r}")
-        for name in ("resize", "crop"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 8:
-                raise ValueError(f"data.{name} must be an integer ≥ 8; got {value!r}")
+        check_fields(self)
         if self.preparation == "official" and self.crop > self.resize:
             raise ValueError(f"data.crop ({self.crop}) cannot exceed data.resize ({self.resize})")
-        for name in ("val_max_images", "val_size", "num_workers", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or (value < 0 and name != "seed"):
-                raise ValueError(f"data.{name} must be a non-negative integer; got {value!r}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
 
 @dataclass
@@ -185,117 +180,6 @@ def check_images(paths: Iterable[Path], min_size: int = 1) -> None:
         shown = "\n  ".join(bad[:10])
         more = f"\n  … and {len(bad) - 10} more" if len(bad) > 10 else ""
         raise ImageReadError(f"{len(bad)} image(s) cannot be used for training:\n  {shown}{more}")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Captions
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _pick(columns: Iterable[str], wanted: Sequence[str]) -> str | None:
-    lower = {c.strip().lower(): c for c in columns if c}
-    return next((lower[w] for w in wanted if w in lower), None)
-
-
-def load_captions(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """Read a captions file → list of (filepath, caption) in file order.
-
-    TSV (``.tsv``), CSV (``.csv``) with a header naming a path column (``filepath``, ``path``, ``file``, …) and a
-    text column (``caption`` or ``title``), or JSONL (``.jsonl``) objects with the same keys.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"captions file {path} does not exist")
-    rows: list[tuple[str, str]] = []
-    if path.suffix.lower() == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{n}: not valid JSON ({err})") from None
-                key, text = _pick(obj, _PATH_COLUMNS), _pick(obj, _TEXT_COLUMNS)
-                if key is None or text is None:
-                    raise ValueError(f"{path}:{n}: expected keys 'filepath' and 'caption' (or 'title')")
-                rows.append((str(obj[key]), str(obj[text])))
-        return rows
-    if path.suffix.lower() not in (".tsv", ".csv"):
-        raise ValueError(f"{path}: captions must be a .tsv, .csv or .jsonl file")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        key, text = _pick(reader.fieldnames or [], _PATH_COLUMNS), _pick(reader.fieldnames or [], _TEXT_COLUMNS)
-        if key is None or text is None:
-            raise ValueError(
-                f"{path}: the header must name a 'filepath' column and a 'caption' (or 'title') column; "
-                f"found {reader.fieldnames}"
-            )
-        for row in reader:
-            if row.get(key):
-                rows.append((row[key], row.get(text) or ""))
-    return rows
-
-
-def find_captions_file(folder: Path) -> Path | None:
-    """``<folder>/captions.{tsv,csv,jsonl}`` or ``<folder>_captions.{…}`` next to it, whichever exists first."""
-    candidates = [folder / f"captions{s}" for s in CAPTION_SUFFIXES]
-    candidates += [folder.parent / f"{folder.name}_captions{s}" for s in CAPTION_SUFFIXES]
-    return next((c for c in candidates if c.is_file()), None)
-
-
-def match_captions(
-    images: Sequence[tuple[Path, Path]], entries: Sequence[tuple[str, str]], captions_file: Path, folder: Path
-) -> tuple[list[str | None], list[Path]]:
-    """Caption of each image (None when missing) and the list of images without one.
-
-    An entry's ``filepath`` matches an image when it resolves to the same file (absolute, relative to the captions
-    file, or relative to the image folder), else when the relative path is equal, else by file name if that name
-    is unique among the entries.
-    """
-    by_file: dict[str, str] = {}
-    by_rel: dict[str, str] = {}
-    by_name: dict[str, str | None] = {}
-    for key, text in entries:
-        p = Path(key).expanduser()
-        for base in ((None,) if p.is_absolute() else (captions_file.parent, folder)):
-            full = p if base is None else base / p
-            by_file[os.path.normpath(str(full.absolute()))] = text
-        by_rel[p.as_posix()] = text
-        by_name[p.name] = None if p.name in by_name and by_name[p.name] != text else text
-    captions: list[str | None] = []
-    missing: list[Path] = []
-    for path, rel in images:
-        text = by_file.get(os.path.normpath(str(path.absolute())))
-        if text is None:
-            text = by_rel.get(rel.as_posix())
-        if text is None:
-            text = by_name.get(path.name)
-        captions.append(text)
-        if text is None:
-            missing.append(path)
-    return captions, missing
-
-
-def _domain_captions(
-    images: Sequence[tuple[Path, Path]], folder: Path, explicit: str | None, what: str
-) -> list[str]:
-    captions_file = Path(explicit).expanduser() if explicit else find_captions_file(folder)
-    if captions_file is None:
-        raise FileNotFoundError(
-            f"no captions for the {what} images in {folder}: caption consistency needs one caption per image. "
-            f"Create them with `gefu caption {folder} -o {folder / 'captions.tsv'}` or pass a captions file."
-        )
-    entries = load_captions(captions_file)
-    captions, missing = match_captions(images, entries, captions_file, folder)
-    if missing:
-        shown = ", ".join(str(m) for m in missing[:5]) + (" …" if len(missing) > 5 else "")
-        raise ValueError(
-            f"{len(missing)} of {len(images)} {what} images have no caption in {captions_file}: {shown}. "
-            f"Run `gefu caption {folder} -o {captions_file}` again: it captions only the missing images."
-        )
-    return [c or "" for c in captions]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -410,8 +294,8 @@ def build_train_data(cfg: DataConfig, need_captions: bool) -> UnpairedData:
     check_images([p for p, _ in low + normal])
     low_caps = normal_caps = None
     if need_captions:
-        low_caps = _domain_captions(low, low_dir, cfg.captions_low, "low-light")
-        normal_caps = _domain_captions(normal, normal_dir, cfg.captions_normal, "normal-light")
+        low_caps = domain_captions(low, low_dir, cfg.captions_low, "low-light", cfg.caption_rewrite)
+        normal_caps = domain_captions(normal, normal_dir, cfg.captions_normal, "normal-light", cfg.caption_rewrite)
     log.info("training data: %d low-light images in %s, %d normal-light in %s", len(low), low_dir,
              len(normal), normal_dir)
     return UnpairedData([p for p, _ in low], [p for p, _ in normal], cfg, low_caps, normal_caps)

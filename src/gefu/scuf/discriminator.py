@@ -25,7 +25,9 @@ from typing import Literal, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils import spectral_norm as legacy_spectral_norm
 from torch.nn.utils.parametrizations import spectral_norm
+from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 __all__ = [
     "CLIP_MEAN",
@@ -40,8 +42,10 @@ __all__ = [
     "default_levels",
 ]
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+CLIP_MEAN = tuple(OPENAI_CLIP_MEAN)  # the one CLIP mean/std of the project (transformers' constants)
+CLIP_STD = tuple(OPENAI_CLIP_STD)
+BLUR_PADS = ("same", "official")
+SPECTRAL_NORMS = ("parametrization", "legacy")
 
 LossType = Literal["multilevel_sigmoid", "hinge"]
 Target = Literal["real", "fake", "generator"]
@@ -72,12 +76,14 @@ def _color(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     return (x - mean) * (_rand((b, 1, 1, 1), x, generator) + 0.5) + mean  # contrast ×[0.5, 1.5)
 
 
-def _translation(x: torch.Tensor, generator: torch.Generator | None, ratio: float = 0.125) -> torch.Tensor:
-    """Shift each image by up to ratio·size pixels in x and y, filling with zeros."""
+def _translation(x: torch.Tensor, generator: torch.Generator | None, ratio: float = 0.125,
+                 sign: int = 1) -> torch.Tensor:
+    """Shift each image by up to ratio·size pixels in y and x, filling with zeros. For draws (dy, dx) the content
+    moves by ``sign·(dy, dx)``; vision-aided-loss's DiffAugment moves it by ``−(dy, dx)`` (``sign=-1``)."""
     b, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = _randint(-sh, sh + 1, b, generator)
-    dx = _randint(-sw, sw + 1, b, generator)
+    dy = [sign * d for d in _randint(-sh, sh + 1, b, generator)]
+    dx = [sign * d for d in _randint(-sw, sw + 1, b, generator)]
     padded = F.pad(x, (sw, sw, sh, sh))  # (B, C, H+2sh, W+2sw), zeros
     out = [padded[i, :, sh - dy[i] : sh - dy[i] + h, sw - dx[i] : sw - dx[i] + w] for i in range(b)]
     return torch.stack(out)  # content moves by (+dy, +dx)
@@ -103,18 +109,24 @@ def diff_augment(
     x: torch.Tensor,
     policy: Sequence[str] | str = ("color", "translation", "cutout"),
     generator: torch.Generator | None = None,
+    translation_sign: int = 1,
 ) -> torch.Tensor:
     """Differentiable augmentation of images x (B, C, H, W) (any range; [-1, 1] here) → same shape.
 
     ``policy``: names from ``color``, ``translation``, ``cutout`` (list or comma string), applied in order.
-    Each image of the batch gets its own random parameters, drawn from ``generator`` (seeded → reproducible).
+    Each image of the batch gets its own random parameters, drawn from ``generator`` (seeded → reproducible) in
+    the order of the reference DiffAugment. ``translation_sign`` −1 shifts like vision-aided-loss (see
+    ``_translation``).
     """
     if isinstance(policy, str):
         policy = [p for p in policy.split(",") if p]
     for name in policy:
         if name not in _AUGMENTS:
             raise ValueError(f"unknown DiffAugment policy {name!r}; choose from {sorted(_AUGMENTS)}")
-        x = _AUGMENTS[name](x, generator)
+        if name == "translation":
+            x = _translation(x, generator, sign=translation_sign)
+        else:
+            x = _AUGMENTS[name](x, generator)
     return x
 
 
@@ -218,41 +230,61 @@ class CLIPFeatureExtractor(nn.Module):
 
 
 class Blur(nn.Module):
-    """Fixed [1, 3, 3, 1]² low-pass filter per channel, stride 1, zero padding (size preserved)."""
+    """Fixed [1, 3, 3, 1]² low-pass filter per channel, stride 1, zero padding.
 
-    def __init__(self, channels: int) -> None:
+    ``pad="same"`` pads (1, 2) so the map keeps its size; ``"official"`` pads 1 on each side like
+    vision-aided-loss's BlurPool (the map shrinks by one: 7×7 → 6×6).
+    """
+
+    def __init__(self, channels: int, pad: str = "same") -> None:
         super().__init__()
+        if pad not in BLUR_PADS:
+            raise ValueError(f"blur padding must be one of {BLUR_PADS}; got {pad!r}")
         a = torch.tensor([1.0, 3.0, 3.0, 1.0])
         k = a[:, None] * a[None, :]
         self.register_buffer("kernel", (k / k.sum()).expand(channels, 1, 4, 4).clone(), persistent=False)
         self.channels = channels
+        self.pad = (1, 2, 1, 2) if pad == "same" else (1, 1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, (1, 2, 1, 2))
+        x = F.pad(x, self.pad)
         return F.conv2d(x, self.kernel.to(x.dtype), groups=self.channels)
+
+
+def _spectral_norm(module: nn.Module, kind: str) -> nn.Module:
+    """``parametrization``: torch.nn.utils.parametrizations.spectral_norm (15 warm-up power iterations, then u
+    before v at each training forward); ``legacy``: torch.nn.utils.spectral_norm as vision-aided-loss uses it (no
+    warm-up, v before u; buffers ``weight_orig``/``weight_u``/``weight_v``)."""
+    if kind == "legacy":
+        return legacy_spectral_norm(module)
+    if kind == "parametrization":
+        return spectral_norm(module)
+    raise ValueError(f"spectral_norm must be one of {SPECTRAL_NORMS}; got {kind!r}")
 
 
 class MultiLevelHeads(nn.Module):
     """Spectral-norm heads: one patch head per token map, one MLP head for the CLS embedding.
 
-    forward(feats) → list of logits: (B, g', g') per token level (g' = ceil(g / 2)), then (B, 1).
+    forward(feats) → list of logits: (B, g', g') per token level (g' = ceil(g / 2) with ``blur_pad="same"``,
+    floor((g − 1) / 2) + 1 with "official"), then (B, 1).
     """
 
-    def __init__(self, num_maps: int, map_channels: int, embed_dim: int, channels: int = 256) -> None:
+    def __init__(self, num_maps: int, map_channels: int, embed_dim: int, channels: int = 256,
+                 blur_pad: str = "same", norm: str = "parametrization") -> None:
         super().__init__()
         self.maps = nn.ModuleList(
             nn.Sequential(
-                spectral_norm(nn.Conv2d(map_channels, channels, kernel_size=3, padding=1)),
+                _spectral_norm(nn.Conv2d(map_channels, channels, kernel_size=3, padding=1), norm),
                 nn.LeakyReLU(0.2),
-                Blur(channels),
-                spectral_norm(nn.Conv2d(channels, 1, kernel_size=1, stride=2)),
+                Blur(channels, blur_pad),
+                _spectral_norm(nn.Conv2d(channels, 1, kernel_size=1, stride=2), norm),
             )
             for _ in range(num_maps)
         )
         self.cls = nn.Sequential(
-            spectral_norm(nn.Linear(embed_dim, channels)),
+            _spectral_norm(nn.Linear(embed_dim, channels), norm),
             nn.LeakyReLU(0.2),
-            spectral_norm(nn.Linear(channels, 1)),
+            _spectral_norm(nn.Linear(channels, 1), norm),
         )
 
     def forward(self, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -275,17 +307,25 @@ class VisionAidedDiscriminator(nn.Module):
         loss_type: LossType = "multilevel_sigmoid",
         diffaug: bool = True,
         policy: Sequence[str] = ("color", "translation", "cutout"),
+        *,
+        blur_pad: str = "same",
+        spectral_norm: str = "parametrization",
+        translation_sign: int = 1,
     ) -> None:
         super().__init__()
         if loss_type not in ("multilevel_sigmoid", "hinge"):
             raise ValueError(f"unknown GAN loss {loss_type!r}; choose 'multilevel_sigmoid' or 'hinge'")
+        if translation_sign not in (1, -1):
+            raise ValueError(f"translation_sign must be 1 or -1; got {translation_sign!r}")
         self.backbone = backbone
         self.heads = MultiLevelHeads(
-            len(backbone.levels), backbone.hidden_size, backbone.embed_dim, channels=head_channels
+            len(backbone.levels), backbone.hidden_size, backbone.embed_dim, channels=head_channels,
+            blur_pad=blur_pad, norm=spectral_norm,
         )
         self.loss_type = loss_type
         self.diffaug = diffaug
         self.policy = tuple(policy)
+        self.translation_sign = translation_sign
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return list(self.heads.parameters())
@@ -293,7 +333,7 @@ class VisionAidedDiscriminator(nn.Module):
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """images (B, 3, H, W) in [-1, 1] → logits per level (see ``MultiLevelHeads``)."""
         if self.diffaug:
-            images = diff_augment(images, self.policy, generator=generator)
+            images = diff_augment(images, self.policy, generator=generator, translation_sign=self.translation_sign)
         return self.heads(self.backbone(images))
 
     def loss(self, images: torch.Tensor, target: Target, generator: torch.Generator | None = None) -> torch.Tensor:

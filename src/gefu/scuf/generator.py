@@ -26,23 +26,20 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
 from diffusers import DDPMScheduler
-from peft import LoraConfig
 
 from .attention import install_image_adapter
+from .checkpoint import read_pretrained, write_pretrained
 from .config import SCUFConfig
 from .pretrained import BaseComponents, load_components
 from .prompt import ImageProjection, ImagePromptEncoder, illumination_map
+from .unet_lora import add_unet_lora, unet_lora_groups
 from .vae import ReflectanceDecoder, SkipVAE, add_vae_lora
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .checkpoint import ImportReport
 
 __all__ = ["SCUFGenerator", "StepOutput", "unet_lora_groups", "DIRECTIONS"]
 
@@ -50,31 +47,6 @@ log = logging.getLogger(__name__)
 
 #: accepted direction names → canonical ("a2b"/"b2a" are the official code's names)
 DIRECTIONS = {"lighten": "lighten", "a2b": "lighten", "darken": "darken", "b2a": "darken"}
-
-# CycleGAN-Turbo's UNet LoRA targets: every conv, the attention projections, proj_in/out and the feed-forward.
-_UNET_LORA_LEAVES = {"to_k", "to_q", "to_v", "proj_in", "proj_out"}
-_UNET_LORA_SUFFIXES = ("to_out.0", "ff.net.2", "ff.net.0.proj")
-
-
-def unet_lora_groups(unet: nn.Module) -> dict[str, list[str]]:
-    """CycleGAN-Turbo's UNet LoRA target modules split into "encoder" (down blocks + conv_in), "decoder" (up
-    blocks) and "others" (mid block, conv_out): every Linear/Conv2d whose name contains "conv" or ends with an
-    attention / feed-forward projection name, norms excluded (their rule, reimplemented)."""
-    groups: dict[str, list[str]] = {"encoder": [], "decoder": [], "others": []}
-    for name, module in unet.named_modules():
-        if not isinstance(module, (nn.Linear, nn.Conv2d)) or "norm" in name or ".processor" in name:
-            continue
-        leaf = name.rsplit(".", 1)[-1]
-        if not ("conv" in leaf or leaf in _UNET_LORA_LEAVES or name.endswith(_UNET_LORA_SUFFIXES)):
-            continue
-        if name.startswith("down_blocks") or name == "conv_in":
-            groups["encoder"].append(name)
-        elif name.startswith("up_blocks"):
-            groups["decoder"].append(name)
-        else:
-            groups["others"].append(name)
-    return groups
-
 
 @dataclass
 class StepOutput:
@@ -140,9 +112,24 @@ class SCUFGenerator(nn.Module):
             )
         self.scheduler.set_timesteps(timesteps=[cfg.timestep])
         self.tokenizer = comps.tokenizer
+        self._build_vaes(comps)
+        # UNet: frozen copy first (caption consistency), then the optional LoRA, then the image adapter.
+        unet = comps.unet.requires_grad_(False)
+        self.unet_init = None if self.inference_only else copy.deepcopy(unet).requires_grad_(False)
+        if cfg.unet_lora:
+            add_unet_lora(unet, cfg.unet_lora_rank)
+        self._encode_fixed_prompts(comps)
+        self._build_image_prompt(comps, unet)
+        self.unet = unet
+        # Freeze everything, then unfreeze exactly the trainable set.
+        self.requires_grad_(False)
+        for p in self.trainable_parameters():
+            p.requires_grad_(True)
 
-        # VAEs: lighten, darken and the reflectance decoder are copies of one VAE with LoRA (as the official code,
-        # which deep-copies after adding the LoRA, so all three start from the same A matrices).
+    def _build_vaes(self, comps: BaseComponents) -> None:
+        """Lighten, darken and the reflectance decoder: copies of one VAE with LoRA (as the official code, which
+        deep-copies after adding the LoRA, so all three start from the same A matrices)."""
+        cfg = self.config
         vae = SkipVAE.from_autoencoder(comps.vae)
         add_vae_lora(vae, cfg.vae_lora_rank, cfg.vae_lora_alpha, cfg.vae_lora_targets)
         self.vae_l = vae
@@ -151,53 +138,31 @@ class SCUFGenerator(nn.Module):
         self.scaling_factor = vae.scaling_factor
         self.size_multiple = vae.downsampling_factor
 
-        # UNet: frozen copy first (caption consistency), then the optional LoRA, then the image adapter.
-        unet = comps.unet.requires_grad_(False)
-        unet_init = None if self.inference_only else copy.deepcopy(unet).requires_grad_(False)
-        if cfg.unet_lora:
-            groups = unet_lora_groups(unet)
-            for group, targets in groups.items():
-                lora = LoraConfig(
-                    r=cfg.unet_lora_rank, lora_alpha=cfg.unet_lora_rank, init_lora_weights="gaussian",
-                    target_modules=targets,
-                )
-                with warnings.catch_warnings():  # three adapters on disjoint modules are intended
-                    warnings.filterwarnings("ignore", message="Already found a `peft_config`")
-                    unet.add_adapter(lora, adapter_name=f"default_{group}")
-            unet.set_adapters([f"default_{g}" for g in groups])
-
-        # Fixed text prompts, encoded once.
-        text_encoder = comps.text_encoder.requires_grad_(False).eval()
-        self.text_encoder = text_encoder  # needed by encode_prompt; dropped below when inference_only
-        lighten = self.encode_prompt([cfg.lighten_prompt])  # (1, 77, D)
-        darken = self.encode_prompt([cfg.darken_prompt])
+    def _encode_fixed_prompts(self, comps: BaseComponents) -> None:
+        """The two fixed prompts, encoded once (the text encoder is dropped afterwards when inference_only)."""
+        self.text_encoder = comps.text_encoder.requires_grad_(False).eval()
+        lighten = self.encode_prompt([self.config.lighten_prompt])  # (1, 77, D)
+        darken = self.encode_prompt([self.config.darken_prompt])
         self.register_buffer("lighten_embeds", lighten, persistent=False)
         self.register_buffer("darken_embeds", darken, persistent=False)
         self.text_tokens = lighten.shape[1]
         if self.inference_only:
             self.text_encoder = None
 
-        # Image prompt: frozen CLIP tower + trainable projection + adapter (registered before the UNet so that
-        # the adapter's parameters are named adapter.* rather than by their place inside the UNet).
-        if cfg.uses_image_prompt:
-            self.prompt_encoder = ImagePromptEncoder(comps.vision, cfg.prompt_encoder_mode)
-            self.projection = ImageProjection(
-                self.prompt_encoder.projection_dim, cfg.num_image_tokens, unet.config.cross_attention_dim
-            )
-            self.adapter = install_image_adapter(
-                unet, cfg.adapter, cfg.adapter_variant, cfg.num_image_tokens, cfg.adapter_scale, self.text_tokens
-            )
-        else:
-            self.prompt_encoder = None
-            self.projection = None
-            self.adapter = nn.ModuleList()
-        self.unet = unet
-        self.unet_init = unet_init
-
-        # Freeze everything, then unfreeze exactly the trainable set.
-        self.requires_grad_(False)
-        for p in self.trainable_parameters():
-            p.requires_grad_(True)
+    def _build_image_prompt(self, comps: BaseComponents, unet: nn.Module) -> None:
+        """Frozen CLIP tower + trainable projection + adapter (registered before the UNet so that the adapter's
+        parameters are named adapter.* rather than by their place inside the UNet)."""
+        cfg = self.config
+        if not cfg.uses_image_prompt:
+            self.prompt_encoder, self.projection, self.adapter = None, None, nn.ModuleList()
+            return
+        self.prompt_encoder = ImagePromptEncoder(comps.vision, cfg.prompt_encoder_mode)
+        self.projection = ImageProjection(
+            self.prompt_encoder.projection_dim, cfg.num_image_tokens, unet.config.cross_attention_dim
+        )
+        self.adapter = install_image_adapter(
+            unet, cfg.adapter, cfg.adapter_variant, cfg.num_image_tokens, cfg.adapter_scale, self.text_tokens
+        )
 
     # ------------------------------------------------------------------------------------------------------------
     # trainable parameters
@@ -396,14 +361,17 @@ class SCUFGenerator(nn.Module):
         z = out.z0 if self.config.reflectance == "decoder" else out.z_enc
         return self.reflectance(z, out.skips)
 
-    def caption_x0(self, z_enc: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
+    def caption_x0(
+        self, z_enc: torch.Tensor, text_embeds: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Caption-consistency target: the frozen pre-adapter UNet `unet_init` run one step on the encoder latent
-        z_enc (B, 4, h, w) with caption embeddings (B or 1, 77, D), text only → x0 latent (B, 4, h, w)."""
+        z_enc (B, 4, h, w) with caption embeddings (B or 1, 77, D), text only → x0 latent (B, 4, h, w).
+        `generator` feeds the scheduler step's (negligible) noise, as in `one_step`."""
         if self.unet_init is None:
             raise RuntimeError("this generator was built with inference_only=True: it has no unet_init")
         if text_embeds.shape[0] != z_enc.shape[0]:
             text_embeds = text_embeds.expand(z_enc.shape[0], -1, -1)
-        return self.one_step(self.unet_init, z_enc, text_embeds)
+        return self.one_step(self.unet_init, z_enc, text_embeds, generator)
 
     def forward(
         self,
@@ -447,24 +415,38 @@ class SCUFGenerator(nn.Module):
         return self
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write `config.json` + `model.safetensors` (trained weights only), atomically. See `gefu.scuf.checkpoint`."""
-        from .checkpoint import save_pretrained
-
-        save_pretrained(self, directory)
+        """Write `config.json` + `model.safetensors` (trained weights only), atomically (`gefu.scuf.checkpoint`)."""
+        write_pretrained(directory, self.config, self.trainable_state_dict())
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, **kwargs) -> "SCUFGenerator":
-        """Rebuild from a `save_pretrained` folder; kwargs as `gefu.scuf.checkpoint.from_pretrained`."""
-        from .checkpoint import from_pretrained
+    def from_pretrained(
+        cls,
+        directory: str | os.PathLike,
+        *,
+        base: str | None = None,
+        clip: str | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        allow_download: bool = False,
+        inference_only: bool = False,
+        components: BaseComponents | None = None,
+    ) -> "SCUFGenerator":
+        """Rebuild a generator from a `save_pretrained` folder.
 
-        return from_pretrained(directory, **kwargs)
-
-    @classmethod
-    def from_official(cls, path: str | os.PathLike, **kwargs) -> tuple["SCUFGenerator", "ImportReport"]:
-        """Import the authors' released .pkl; kwargs as `gefu.scuf.checkpoint.import_official`."""
-        from .checkpoint import import_official
-
-        return import_official(path, **kwargs)
+        base / clip: override the base model / CLIP given in config.json (e.g. a local folder holding the same
+        SD-Turbo); device / dtype: where to put the result (default: CPU, float32). Raises FileNotFoundError when
+        the folder lacks its files, MissingWeightsError when the base model is not available, ValueError when the
+        weights do not fit the architecture. (The authors' released .pkl: `gefu.scuf.official.import_official`.)
+        """
+        config, state = read_pretrained(directory)
+        changes = {k: v for k, v in (("base", base), ("clip", clip)) if v is not None}
+        if changes:
+            config = config.replace(**changes)
+        generator = cls(config, components, allow_download=allow_download, inference_only=inference_only)
+        generator.load_trainable_state_dict(state)
+        if device is not None or dtype is not None:
+            generator.to(device=device, dtype=dtype)
+        return generator
 
 
 def _direction(direction: str) -> str:

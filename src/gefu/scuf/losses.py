@@ -3,27 +3,35 @@
 Conventions: generator images are in [-1, 1] (B, 3, H, W); reflectance maps in [0, 1] (B, 3, H, W); latents are
 the one-step x0 latents (B, 4, h, w). Every function returns a scalar tensor (mean over the batch).
 
-    L = L_cycle + L_cap + L_ref + λ_idt·L_idt + λ_GAN·L_GAN                                   (Eq. 6)
+The paper's objective (Eq. 7 defines the identity term, Eq. 8 the total)::
 
-``LossWeights`` holds every weight; ``LOSS_PRESETS`` has the paper's (Eq. 8: λ_idt 0.5, λ_GAN 1, L1 only) and the
+    L_idt = L1_idt + L_cap,idt + L_ref,idt                                                  (Eq. 7)
+    L     = L_cycle + L_cap + L_ref + λ_idt·L_idt + λ_GAN·L_GAN                             (Eq. 8)
+
+so the identity caption and reflectance terms are weighted by λ_idt too (``LossWeights.idt_weights_semantic``,
+True in the paper preset). The released code weights only the identity L1/LPIPS by λ_idt and adds the identity
+caption and reflectance terms with weight 1 (``idt_weights_semantic=False``).
+
+``LossWeights`` holds every weight; ``LOSS_PRESETS`` has the paper's (λ_idt 0.5, λ_GAN 1, L1 only) and the
 official code's (λ_gan 0.5, λ_idt 1, cycle LPIPS-vgg 10, identity LPIPS 1, ``1 − SSIM`` on the reflectance).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..metrics import ssim
+from .fields import check_fields, option, to_dict
 
 __all__ = [
     "LossWeights",
     "LOSS_PRESETS",
+    "GAN_LOSSES",
     "reconstruction_loss",
     "cycle_loss",
     "identity_loss",
@@ -34,46 +42,44 @@ __all__ = [
     "ssim_loss",
 ]
 
+GAN_LOSSES = ("multilevel_sigmoid", "hinge")
+
 
 @dataclass
 class LossWeights:
-    """Weights of every loss term. Defaults = the paper (Eq. 8)."""
+    """Weights of every loss term. Defaults = the paper (Eq. 7–8)."""
 
-    cycle: float = 1.0  # L1 of the cycle reconstructions (λ_cycle, 1 in both paper and code)
-    cycle_lpips: float = 0.0  # LPIPS-vgg of the cycle reconstructions (official: 10)
-    idt: float = 0.5  # λ_idt on the identity L1 (official: 1)
-    idt_lpips: float = 0.0  # LPIPS-vgg of the identity outputs (official: 1)
-    gan: float = 1.0  # λ_GAN, generator and discriminator sides (official: 0.5)
-    caption: float = 1.0  # L_cap, caption consistency (0 switches it off: Table 5 rows 1, 2, 8)
-    reflectance: float = 1.0  # L_ref, reflectance consistency (0 switches it off: rows 1-3)
+    SECTION: ClassVar[str] = "loss"
+
+    cycle: float = option(1.0, ge=0)  # L1 of the cycle reconstructions (λ_cycle, 1 in both paper and code)
+    cycle_lpips: float = option(0.0, ge=0)  # LPIPS-vgg of the cycle reconstructions (official: 10)
+    idt: float = option(0.5, ge=0)  # λ_idt on the identity terms (official: 1)
+    idt_lpips: float = option(0.0, ge=0)  # LPIPS-vgg of the identity outputs (official: 1)
+    # Eq. 7–8: λ_idt also weights the identity caption and reflectance terms (paper). False: they get weight 1
+    # and λ_idt weights only the identity L1/LPIPS (official code).
+    idt_weights_semantic: bool = True
+    gan: float = option(1.0, ge=0)  # λ_GAN, generator and discriminator sides (official: 0.5)
+    caption: float = option(1.0, ge=0)  # L_cap, caption consistency (0 switches it off: Table 5 rows 1, 2, 8)
+    reflectance: float = option(1.0, ge=0)  # L_ref, reflectance consistency (0 switches it off: rows 1-3)
     reflectance_ssim: bool = False  # add 1 − SSIM(R_d, R_teacher) to the L1 term (official: True)
-    gan_loss: str = "multilevel_sigmoid"  # or "hinge"
+    gan_loss: str = option("multilevel_sigmoid", choices=GAN_LOSSES)
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("float", float):
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                    raise ValueError(f"loss weight {f.name!r} must be a number ≥ 0; got {value!r}")
-                setattr(self, f.name, float(value))
-        if not isinstance(self.reflectance_ssim, bool):
-            raise ValueError(f"reflectance_ssim must be true or false; got {self.reflectance_ssim!r}")
-        if self.gan_loss not in ("multilevel_sigmoid", "hinge"):
-            raise ValueError(f"gan_loss must be 'multilevel_sigmoid' or 'hinge'; got {self.gan_loss!r}")
+        check_fields(self)
 
     @property
     def needs_lpips(self) -> bool:
         return self.cycle_lpips > 0 or self.idt_lpips > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
 
 LOSS_PRESETS: dict[str, LossWeights] = {
     "paper": LossWeights(),
     "official": LossWeights(
         cycle=1.0, cycle_lpips=10.0, idt=1.0, idt_lpips=1.0, gan=0.5, caption=1.0, reflectance=1.0,
-        reflectance_ssim=True,
+        reflectance_ssim=True, idt_weights_semantic=False,
     ),
 }
 
@@ -165,9 +171,16 @@ def caption_consistency_loss(z: torch.Tensor, z_caption: torch.Tensor, eps: floa
     return 1.0 - F.cosine_similarity(z, z_caption, dim=1, eps=eps).mean()
 
 
-def ssim_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``1 − SSIM(x, y)`` for images in [0, 1] (Gaussian 11, σ 1.5), averaged over the batch."""
-    return 1.0 - ssim(x, y, data_range=1.0).mean().to(x.dtype)
+def ssim_loss(x: torch.Tensor, y: torch.Tensor, data_range: float | None = 1.0) -> torch.Tensor:
+    """``1 − SSIM(x, y)`` for images in [0, 1] (Gaussian 11, σ 1.5, valid window), averaged over the batch.
+
+    ``data_range=None`` takes it from the images as torchmetrics does (what the released code calls):
+    ``max(x.max() − x.min(), y.max() − y.min())``, a tensor through which the gradient also flows. For maps in
+    [0, 1] that are not full-range this raises the SSIM constants' effective weight less than ``1.0`` does.
+    """
+    if data_range is None:
+        data_range = torch.maximum(x.max() - x.min(), y.max() - y.min())
+    return 1.0 - ssim(x, y, data_range=data_range).mean().to(x.dtype)
 
 
 def reflectance_loss(
@@ -175,17 +188,24 @@ def reflectance_loss(
     r_teacher: torch.Tensor,
     r_forward: torch.Tensor | None = None,
     use_ssim: bool = False,
+    *,
+    detach_back: bool = False,
+    ssim_data_range: float | None = 1.0,
 ) -> torch.Tensor:
     """Reflectance consistency (Eq. 5), maps (B, 3, H, W) in [0, 1].
 
     Cycle: ``MSE(R_forward, R_back) + L1(R_back, R_teacher)`` where ``R_forward`` decodes the first pass's latent
     and ``R_back`` the second's; identity: pass ``r_forward=None`` for the L1 term alone. ``use_ssim`` adds
-    ``1 − SSIM(R_back, R_teacher)`` (official code). The teacher is treated as a constant (detached).
+    ``1 − SSIM(R_back, R_teacher)`` (official code; ``ssim_data_range`` as in ``ssim_loss``). The teacher is
+    treated as a constant (detached).
+
+    ``detach_back`` (released code): the MSE target ``R_back`` is detached, so the consistency term pulls only
+    ``R_forward`` (and what produced it) towards the back pass; Eq. 5 lets both sides move (default).
     """
     r_teacher = r_teacher.detach()
     loss = F.l1_loss(r_back, r_teacher)
     if use_ssim:
-        loss = loss + ssim_loss(r_back, r_teacher)
+        loss = loss + ssim_loss(r_back, r_teacher, ssim_data_range)
     if r_forward is not None:
-        loss = loss + F.mse_loss(r_forward, r_back)
+        loss = loss + F.mse_loss(r_forward, r_back.detach() if detach_back else r_back)
     return loss
