@@ -13,7 +13,14 @@ from transformers import BlipConfig, BlipForConditionalGeneration
 from gefu.cli import main as cli_main
 from gefu.imageio import save_image
 from gefu.samples import load_sample
-from gefu.scuf.captions import BlipCaptioner, caption_folder, night_to_day
+from gefu.scuf.captions import (
+    OFFICIAL_GENERATION,
+    OFFICIAL_NIGHT_TO_DAY,
+    BlipCaptioner,
+    caption_folder,
+    night_to_day,
+    rewrite_caption,
+)
 from gefu.scuf.data import DataConfig, build_train_data, load_captions
 
 
@@ -78,7 +85,7 @@ def test_tiny_blip_captions_are_batched_and_deterministic(tiny_blip):
 
 
 def test_missing_model_says_how_to_get_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="huggingface-cli download"):
+    with pytest.raises(FileNotFoundError, match="hf download"):
         BlipCaptioner(name_or_path=str(tmp_path / "no-blip"))
 
 
@@ -120,3 +127,94 @@ def test_cli_caption_reports_missing_model(tmp_path, capsys):
     code = cli_main(["caption", str(folder), "-o", str(tmp_path / "c.tsv"), "--model", str(tmp_path / "none"),
                      "--device", "cpu"])
     assert code == 2 and "--allow-download" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        # the released table, as plain substring replacements in its order (hand-applied)
+        ("a dark street at night", "a bright street at day"),
+        ("darkness in the evening, dimly lit", "brightness in the morning, clearly lit"),
+        ("a moonlit harbour with long shadows", "a sunny harbour with long sunlight"),
+        ("nighttime traffic in low-light and low light", "daytime traffic in normal-light and normal light"),
+        ("Night view of a Dark alley", "Night view of a Dark alley"),  # case-sensitive: capitals stay
+    ],
+)
+def test_official_rewrite_is_the_released_substring_table(text, want):
+    assert rewrite_caption(text, "official") == want
+    assert rewrite_caption(want, "official") == want  # idempotent: training may apply it to rewritten captions
+
+
+def test_official_generation_settings():
+    """B4 of issue 10: the released captions come from BLIP-large with 32 new tokens, greedy."""
+    assert OFFICIAL_GENERATION == {"max_new_tokens": 32, "num_beams": 1}
+    assert [night for night, _ in OFFICIAL_NIGHT_TO_DAY] == [
+        "night", "evening", "dark", "dim", "moonlit", "shadows", "nighttime", "low-light", "low light"]
+
+
+def test_training_applies_the_caption_rewrite_of_its_config(tmp_path):
+    folder = _folder(tmp_path / "imgs", ["coffee"])
+    (folder / "captions.tsv").write_text("filepath\tcaption\ncoffee.png\ta dark kitchen in the evening\n")
+    read = {style: build_train_data(DataConfig(low=str(folder), normal=str(folder), caption_rewrite=style),
+                                    need_captions=True).low_captions[0] for style in ("none", "words", "official")}
+    assert read == {"none": "a dark kitchen in the evening", "words": "a bright kitchen in the evening",
+                    "official": "a bright kitchen in the morning"}
+
+
+def test_cli_caption_never_touches_the_network_without_allow_download(tmp_path, capsys, monkeypatch):
+    """Issue 11 item 9: without --allow-download the hub client must not even look the model up."""
+    import socket
+
+    from huggingface_hub import constants
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[:1])
+        raise OSError("network refused by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    folder = _folder(tmp_path / "imgs", ["coffee"])
+    code = cli_main(["caption", str(folder), "-o", str(tmp_path / "c.tsv"), "--model", "nobody/no-such-blip",
+                     "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "hf download nobody/no-such-blip" in err and len(err.strip().splitlines()) == 1
+    assert attempts == []
+    assert constants.HF_HUB_OFFLINE is False  # the offline switch is restored after the command
+
+
+def test_cli_caption_device_and_precision_messages(tmp_path, capsys, monkeypatch):
+    import torch as _torch
+
+    monkeypatch.setattr(_torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(_torch.cuda, "device_count", lambda: 0)
+    folder = _folder(tmp_path / "imgs", ["coffee"])
+    args = ["caption", str(folder), "-o", str(tmp_path / "c.tsv"), "--model", str(tmp_path / "none")]
+    assert cli_main([*args, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CUDA is not available" in err[0] and "--device cpu" in err[0]
+    assert cli_main([*args, "--dtype", "fp16"]) == 2  # the model is missing, but the warning comes first
+    err = capsys.readouterr().err
+    assert "warning: --dtype fp16" in err and "CPU" in err
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("c.tsv", b"\xff\xfe\x00binary\x00", r"c\.tsv: not a UTF-8 text file"),
+        ("c.csv", "filepath\tcaption\na.png\tx\n", r"separated by tabs: rename the file to c\.tsv"),
+        ("c.tsv", "filepath\tcaption\na.png\n", r"c\.tsv:2: no caption after 'a\.png'"),
+        ("c.tsv", "filepath\tcaption\na.png\tone\ttwo\n", r"c\.tsv:2: 3 fields but the header has 2"),
+        ("c.jsonl", '["a.png", "x"]\n', r"c\.jsonl:1: expected an object"),
+        ("c.jsonl", '{"filepath": "a.png", "caption": "x"\n', r"c\.jsonl:1: not valid JSON"),
+    ],
+)
+def test_malformed_caption_files_name_the_file_and_the_fix(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=message):
+        load_captions(path)

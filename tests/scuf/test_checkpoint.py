@@ -235,8 +235,8 @@ def test_missing_base_model_raises_one_clear_error(tmp_path, monkeypatch):
     msg = str(err.value)
     assert isinstance(err.value, FileNotFoundError)
     assert "missing unet, vae, text_encoder, tokenizer, scheduler" in msg
-    assert "huggingface-cli download stabilityai/sd-turbo" in msg and "--base" in msg
-    assert "huggingface-cli download openai/clip-vit-base-patch32" in msg
+    assert "hf download stabilityai/sd-turbo" in msg and "--base" in msg
+    assert "hf download openai/clip-vit-base-patch32" in msg
 
     # a local folder with only some components: only the others are named
     folder = tmp_path / "sd-turbo"

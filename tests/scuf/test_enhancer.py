@@ -122,7 +122,7 @@ def test_option_errors():
     assert parse_dtype(None) is torch.float32 and parse_dtype("FP16") is torch.float16
     with pytest.raises(ValueError, match="tile"):
         gefu.create_enhancer("scuf", base="tiny-random", tile=7)
-    with pytest.raises(MissingWeightsError, match="huggingface-cli download"):
+    with pytest.raises(MissingWeightsError, match="hf download"):
         gefu.create_enhancer("scuf", base="/nonexistent/sd-turbo")
 
 

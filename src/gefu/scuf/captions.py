@@ -32,6 +32,7 @@ from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from ..fileio import write_atomic
 from ..imageio import find_images, load_image
 from .caption_files import load_captions
+from .pretrained import hub_offline
 from .rewrite import CAPTION_REWRITES, NIGHT_TO_DAY, OFFICIAL_NIGHT_TO_DAY, night_to_day, rewrite_caption
 
 __all__ = [
@@ -108,11 +109,12 @@ class BlipCaptioner:
 
         src = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
         try:
-            processor = BlipProcessor.from_pretrained(src, local_files_only=local_files_only)
-            model = BlipForConditionalGeneration.from_pretrained(src, local_files_only=local_files_only)
+            with hub_offline(local_files_only):
+                processor = BlipProcessor.from_pretrained(src, local_files_only=local_files_only)
+                model = BlipForConditionalGeneration.from_pretrained(src, local_files_only=local_files_only)
         except (OSError, ValueError) as err:
-            how = (f"Download it once with `huggingface-cli download {name}` (or `hf download {name}`), pass a "
-                   "local folder with --model, or add --allow-download.")
+            how = (f"Download it once with `hf download {name}`, pass a local folder with --model, or add "
+                   "--allow-download.")
             raise FileNotFoundError(f"BLIP captioning model {name!r} is not available locally ({err.__class__.__name__}). "
                                     + how) from None
         return model, processor

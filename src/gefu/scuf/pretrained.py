@@ -9,10 +9,12 @@ with a byte-level stand-in tokenizer, so tests and CPU demos need no weights at 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
@@ -27,6 +29,7 @@ __all__ = [
     "load_base",
     "load_clip_vision",
     "load_components",
+    "hub_offline",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,29 @@ class _Encoding:
     input_ids: torch.Tensor  # (B, model_max_length) int64
 
 
+@contextlib.contextmanager
+def hub_offline(active: bool = True) -> Iterator[None]:
+    """Within the block, the Hugging Face hub client makes no network request at all (its offline mode, switched
+    on in this process and restored afterwards). ``local_files_only=True`` alone still lets the client look the
+    repository up on the network before reading its cache."""
+    if not active:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before_flag, before_env = constants.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE")
+    constants.HF_HUB_OFFLINE = True
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before_flag
+        if before_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before_env
+
+
 # ----------------------------------------------------------------------------------------------------------------
 def _looks_like_path(name: str) -> bool:
     return Path(name).expanduser().is_dir() or name.startswith(("/", ".", "~")) or name.count("/") > 1
@@ -133,12 +159,12 @@ def _missing_message(base_missing: list[str], base: str, clip_missing: bool, cli
     if base_missing:
         repo = "stabilityai/sd-turbo" if _looks_like_path(base) else base
         how.append(
-            f"  huggingface-cli download {repo}    (or pass --base /path/to/sd-turbo: a folder with "
+            f"  hf download {repo}    (or pass --base /path/to/sd-turbo: a folder with "
             "unet/ vae/ text_encoder/ tokenizer/ scheduler/)"
         )
     if clip_missing:
         repo = "openai/clip-vit-base-patch32" if _looks_like_path(clip) else clip
-        how.append(f"  huggingface-cli download {repo}    (or pass a local CLIP ViT-B/32 folder)")
+        how.append(f"  hf download {repo}    (or pass a local CLIP ViT-B/32 folder)")
     return (
         "\n".join(lines)
         + "\nGet the weights with:\n"
@@ -181,10 +207,15 @@ def load_base(base: str, *, allow_download: bool = False, seed: int = 0) -> Base
         return _tiny_components(seed, with_vision=False)
     if not allow_download:
         check_available(base, None)
-    from transformers import AutoTokenizer
-
     kw = {"local_files_only": not allow_download}
     src = str(Path(base).expanduser()) if Path(base).expanduser().is_dir() else base
+    with hub_offline(not allow_download):
+        return _load_base_files(base, src, kw)
+
+
+def _load_base_files(base: str, src: str, kw: dict[str, Any]) -> BaseComponents:
+    from transformers import AutoTokenizer
+
     try:
         unet = UNet2DConditionModel.from_pretrained(src, subfolder="unet", **kw)
         vae = AutoencoderKL.from_pretrained(src, subfolder="vae", **kw)
@@ -208,7 +239,8 @@ def load_clip_vision(clip: str, *, allow_download: bool = False) -> CLIPVisionMo
             raise MissingWeightsError(_missing_message([], "", True, clip))
     src = str(Path(clip).expanduser()) if Path(clip).expanduser().is_dir() else clip
     try:
-        vision = CLIPVisionModelWithProjection.from_pretrained(src, local_files_only=not allow_download)
+        with hub_offline(not allow_download):
+            vision = CLIPVisionModelWithProjection.from_pretrained(src, local_files_only=not allow_download)
     except (OSError, ValueError) as err:
         raise MissingWeightsError(
             f"could not load the CLIP image encoder {clip!r}: {err}\n" + _missing_message([], "", True, clip)
