@@ -18,20 +18,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
+
 from safetensors.torch import load_file
 
-from gefu.bench.degrade import darken
 from gefu.cli import main as cli_main
-from gefu.imageio import save_image
-from gefu.samples import load_sample
 from gefu.scuf.train import ABLATIONS, PRESETS, TrainConfig, Trainer, make_preset, set_by_path
 
-#: the released RetinexNet decomp.pth, provided to the project in ../shared (a user's clone has none)
-DECOMNET = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "retinexnet_decom.pth"
-needs_decomnet = pytest.mark.skipif(not DECOMNET.is_file(), reason=f"{DECOMNET} (RetinexNet DecomNet) is absent")
-
-NAMES = ("coffee", "chelsea", "astronaut", "rocket", "motorcycle")
 #: the tiny models run thousands of very small kernels: one thread is as fast as two and does not collapse when
 #: the machine is shared (OpenMP threads spin-waiting on a busy core slowed steps down by 10-50× in trials)
 THREADS_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -43,38 +35,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    """trainA (darkened photos), trainB (other photos), captions for both, and a paired val/ folder."""
-    root = tmp_path_factory.mktemp("scuf_data")
-    for i, name in enumerate(NAMES):
-        img = F.interpolate(load_sample(name)[None], size=(48, 64), mode="area")[0].clamp(0, 1)
-        if i < 4:
-            save_image(darken(img, exposure=0.1, seed=i), root / "trainA" / f"{name}.png")
-        if i > 0:
-            save_image(img, root / "trainB" / f"{name}_day.png")
-        if i < 2:
-            save_image(darken(img, exposure=0.12, seed=20 + i), root / "val" / "low" / f"{name}.png")
-            save_image(img, root / "val" / "high" / f"{name}.png")
-    (root / "trainA" / "captions.tsv").write_text(
-        "filepath\tcaption\n" + "".join(f"{n}.png\ta photo of a {n}\n" for n in NAMES[:4]), encoding="utf-8")
-    (root / "trainB" / "captions.tsv").write_text(
-        "filepath\tcaption\n" + "".join(f"{n}_day.png\ta {n} in daylight\n" for n in NAMES[1:]), encoding="utf-8")
-    return root
-
-
-def tiny(root: Path, preset: str = "paper", **fields) -> TrainConfig:
-    """A tiny-random config on 32×32 crops; keyword fields use dotted names with '__' (data__crop=32)."""
-    cfg = make_preset(preset)
-    base = {"model.base": "tiny-random", "data.root": str(root), "data.crop": 32, "data.resize": 40,
-            "checkpoint_every": 0, "validate_every": 0, "disc_head_channels": 16,
-            "loss.cycle_lpips": 0.0, "loss.idt_lpips": 0.0}
-    base.update({k.replace("__", "."): v for k, v in fields.items()})
-    for key, value in base.items():
-        cfg = set_by_path(cfg, key, value)
-    return cfg
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -145,8 +105,8 @@ def test_presets_and_config_json(tmp_path):
         cfg.replace(update="alternating")
 
 
-def test_thirty_steps_log_every_term_and_change_only_trainable(data_root, tmp_path):
-    cfg = tiny(data_root, max_steps=30, validate_every=30, checkpoint_every=30, data__val=str(data_root / "val"))
+def test_thirty_steps_log_every_term_and_change_only_trainable(tiny_config, train_data, tmp_path):
+    cfg = tiny_config(max_steps=30, validate_every=30, checkpoint_every=30, data__val=str(train_data / "val"))
     seen: list[int] = []
     trainer = Trainer(cfg, tmp_path / "run", progress=lambda step, total, logs: seen.append(step))
     ids = {id(p) for p in trainer.generator.trainable_parameters()}
@@ -193,12 +153,11 @@ def test_thirty_steps_log_every_term_and_change_only_trainable(data_root, tmp_pa
     assert out.shape == (1, 3, 20, 28) and out.min() >= 0 and out.max() <= 1
 
 
-@needs_decomnet
-def test_sequential_update_and_table6_run(data_root, tmp_path):
+def test_sequential_update_and_table6_run(tiny_config, decomnet, tmp_path):
     """The official six-update step (with 1 − SSIM) and the caption-in-prompt variant both train."""
     for preset in ("official", "table6"):
-        cfg = tiny(data_root, preset, max_steps=2, grad_accum=2 if preset == "table6" else 1,
-                   retinex_weights=str(DECOMNET))
+        cfg = tiny_config(preset, max_steps=2, grad_accum=2 if preset == "table6" else 1,
+                   retinex_weights=str(decomnet))
         trainer = Trainer(cfg, tmp_path / preset)
         before = {k: v.clone() for k, v in trainer.generator.trainable_state_dict().items()}
         trainer.run()
@@ -209,12 +168,12 @@ def test_sequential_update_and_table6_run(data_root, tmp_path):
         assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
-def test_table6_passes_go_through_generator_step(data_root, tmp_path, monkeypatch):
+def test_table6_passes_go_through_generator_step(tiny_config, train_data, tmp_path, monkeypatch):
     """One code path for a generator pass: with captions in the prompt (Table 6) every pass of the step is
     SCUFGenerator.step conditioned on "<fixed prompt> <caption of that pass's input image>"."""
     from gefu.scuf.generator import SCUFGenerator
 
-    trainer = Trainer(tiny(data_root, "table6", max_steps=1), tmp_path / "t6")
+    trainer = Trainer(tiny_config("table6", max_steps=1), tmp_path / "t6")
     calls = []
     real = SCUFGenerator.step
 
@@ -237,11 +196,11 @@ def test_table6_passes_go_through_generator_step(data_root, tmp_path, monkeypatc
         assert text is not None and torch.equal(text, want)
 
 
-def test_resume_is_exact(data_root, tmp_path):
+def test_resume_is_exact(tiny_config, train_data, tmp_path):
     straight = tmp_path / "straight"
-    Trainer(tiny(data_root, max_steps=4, checkpoint_every=2), straight).run()
+    Trainer(tiny_config(max_steps=4, checkpoint_every=2), straight).run()
     split = tmp_path / "split"
-    Trainer(tiny(data_root, max_steps=2, checkpoint_every=2), split).run()
+    Trainer(tiny_config(max_steps=2, checkpoint_every=2), split).run()
     assert (split / "checkpoints" / "latest").read_text().strip() == "step_000002"
     resumed = Trainer(None, split, resume="latest")
     assert resumed.step == 2
@@ -251,21 +210,21 @@ def test_resume_is_exact(data_root, tmp_path):
     assert (straight / "losses.csv").read_text() == (split / "losses.csv").read_text()
 
 
-def test_resume_refuses_another_configuration(data_root, tmp_path):
-    Trainer(tiny(data_root, max_steps=1, checkpoint_every=1), tmp_path / "r").run()
+def test_resume_refuses_another_configuration(tiny_config, train_data, tmp_path):
+    Trainer(tiny_config(max_steps=1, checkpoint_every=1), tmp_path / "r").run()
     with pytest.raises(ValueError, match="loss.gan"):
-        Trainer(tiny(data_root, max_steps=2, loss__gan=0.5), tmp_path / "r", resume="latest")
-    ok = Trainer(tiny(data_root, max_steps=3), tmp_path / "r", resume="latest")  # runtime fields may change
+        Trainer(tiny_config(max_steps=2, loss__gan=0.5), tmp_path / "r", resume="latest")
+    ok = Trainer(tiny_config(max_steps=3), tmp_path / "r", resume="latest")  # runtime fields may change
     assert ok.step == 1 and ok.config.max_steps == 3
     with pytest.raises(FileNotFoundError, match="state.json"):
         Trainer(None, tmp_path / "x", resume=tmp_path / "r" / "losses.csv")
 
 
-def test_user_errors_come_before_training(data_root, tmp_path):
+def test_user_errors_come_before_training(tiny_config, train_data, tmp_path):
     with pytest.raises(FileNotFoundError, match="gefu caption"):
-        Trainer(tiny(data_root, data__captions_low=None, data__low=str(data_root / "val" / "low")), tmp_path / "a")
+        Trainer(tiny_config(data__captions_low=None, data__low=str(train_data / "val" / "low")), tmp_path / "a")
     with pytest.raises(FileNotFoundError, match="RetinexNet"):
-        Trainer(tiny(data_root, retinex_weights=str(tmp_path / "missing.pth")), tmp_path / "b")
+        Trainer(tiny_config(retinex_weights=str(tmp_path / "missing.pth")), tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -288,8 +247,8 @@ def _gefu(args: list[str], **kw) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, **kw)
 
 
-def test_sigkill_then_resume_matches_uninterrupted(data_root, tmp_path):
-    cfg = tiny(data_root, max_steps=4, checkpoint_every=2)
+def test_sigkill_then_resume_matches_uninterrupted(tiny_config, train_data, tmp_path):
+    cfg = tiny_config(max_steps=4, checkpoint_every=2)
     cfg_path = cfg.save(tmp_path / "cfg.json")
     straight = _gefu(["--config", str(cfg_path), "--output", str(tmp_path / "straight")])
     victim = _gefu(["--config", str(cfg_path), "--output", str(tmp_path / "killed")])

@@ -57,9 +57,10 @@ Target = Literal["real", "fake", "generator"]
 
 
 def _rand(shape: Sequence[int], x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Uniform [0, 1) numbers drawn on the generator's device, returned on x's device and dtype."""
+    """Uniform [0, 1) numbers in x's dtype (as DiffAugment draws them: the dtype decides which random bits are
+    used), drawn on the generator's device and returned on x's device."""
     device = generator.device if generator is not None else x.device
-    return torch.rand(tuple(shape), generator=generator, device=device).to(device=x.device, dtype=x.dtype)
+    return torch.rand(tuple(shape), generator=generator, device=device, dtype=x.dtype).to(device=x.device)
 
 
 def _randint(low: int, high: int, n: int, generator: torch.Generator | None) -> list[int]:

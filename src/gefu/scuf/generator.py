@@ -159,7 +159,7 @@ class SCUFGenerator(nn.Module):
         self.prompt_encoder = ImagePromptEncoder(comps.vision, cfg.prompt_encoder_mode)
         self.projection = ImageProjection(
             self.prompt_encoder.projection_dim, cfg.num_image_tokens, unet.config.cross_attention_dim
-        )
+        ).to(dtype=unet.dtype)  # the precision of the given components (float32 unless they are otherwise)
         self.adapter = install_image_adapter(
             unet, cfg.adapter, cfg.adapter_variant, cfg.num_image_tokens, cfg.adapter_scale, self.text_tokens
         )

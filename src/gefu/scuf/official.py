@@ -21,6 +21,7 @@ import torch
 from .config import SCUFConfig
 from .generator import SCUFGenerator
 from .pretrained import BaseComponents
+from .vae import SKIP_INIT
 
 __all__ = ["import_official", "ImportReport", "load_official"]
 
@@ -85,6 +86,17 @@ def load_official(path: str | os.PathLike) -> dict[str, Any]:
     return sd
 
 
+def _skip_bases_trained(sd: dict[str, Any]) -> bool:
+    """Whether the skip convs' base 1×1 weights moved from their constant init. The released training never moves
+    them (peft freezes a LoRA target's base weight), so its checkpoints import with `train_skip_conv_base=False`;
+    a checkpoint whose bases did train (e.g. exported from gefu's default training) keeps them trainable, so that
+    `save_pretrained` keeps them too."""
+    bases = [v for entry in ("sd_vae_enc", "sd_vae_dec", "sd_vae_ref") for k, v in sd.get(entry, {}).items()
+             if ".skip_conv_" in k and k.endswith(("base_layer.weight", "skip_conv_1.weight", "skip_conv_2.weight",
+                                                   "skip_conv_3.weight", "skip_conv_4.weight"))]
+    return any(not torch.all(b == torch.tensor(SKIP_INIT, dtype=b.dtype)) for b in bases)
+
+
 def _official_config(sd: dict[str, Any], base: str | None, clip: str | None) -> SCUFConfig:
     adapter_sd = sd["ca_adapter"]
     q = next((v for k, v in adapter_sd.items() if k.endswith("to_q_ca.weight")), None)
@@ -96,6 +108,7 @@ def _official_config(sd: dict[str, Any], base: str | None, clip: str | None) -> 
         vae_lora_targets=[str(t) for t in sd["vae_lora_target_modules"]],
         adapter="ca",
         adapter_variant="official",
+        train_skip_conv_base=_skip_bases_trained(sd),
         num_image_tokens=int(q.shape[1]),  # to_q_ca: Linear(num_tokens → hidden)
         prompt_encoder_mode="official",
         reflectance="decoder" if has_ref else "none",

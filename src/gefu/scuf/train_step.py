@@ -56,6 +56,11 @@ IDENTITY = {"low": "darken", "normal": "lighten"}
 #: direction whose encoder gives the caption target of each domain: E_l(I_l), E_d(I_n)
 CAPTION_ENCODER = {"low": "lighten", "normal": "darken"}
 
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision values (under autocast) are upcast for the losses; float32/float64 stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 @dataclass
 class StepInputs:
     """What one micro-batch needs besides the weights (all detached)."""
@@ -98,7 +103,7 @@ class StepLosses:
             for reverse in (True, False):
                 embeds[(domain, reverse)] = (gen.encode_image_prompt(illumination_map(x01[domain], reverse))
                                              if cfg.model.uses_image_prompt else None)
-        teacher = {k: self.teacher(v).float() for k, v in x01.items()} if self.teacher is not None else {}
+        teacher = {k: _at_least_fp32(self.teacher(v)) for k, v in x01.items()} if self.teacher is not None else {}
         caps = {"low": low_captions, "normal": normal_captions}
         captions = {k: gen.encode_prompt(v) for k, v in caps.items()} if cfg.loss.caption > 0 else {}
         texts: dict[tuple[str, str], torch.Tensor] = {}
@@ -129,7 +134,7 @@ class StepLosses:
         return gen.caption_x0(z_enc, inp.captions[domain], generator=g if reencode else None)
 
     def reflectance(self, out: StepOutput) -> torch.Tensor:
-        return self.gen.step_reflectance(out).float()
+        return _at_least_fp32(self.gen.step_reflectance(out))
 
     # ------------------------------------------------------------------------------------------------------------
     # groups
@@ -219,7 +224,7 @@ class StepLosses:
                 scale = 1.0
             if w.idt_weights_semantic and name.startswith(("caption_idt", "reflectance_idt")):
                 scale *= w.idt
-            total = total + scale * value.float()
+            total = total + scale * _at_least_fp32(value)
         return total
 
 

@@ -117,17 +117,18 @@ class Trainer:
         if resume is None and not overwrite:
             check_run_folder(self.output_dir)
         cfg = self.config
+        # everything a user can get wrong is checked before any model is built (and before accelerate's
+        # process-wide state is set)
+        self.data: UnpairedData = build_train_data(cfg.data, need_captions=cfg.uses_captions)
+        self.val: PairedValData | None = build_val_data(cfg.data)
+        self.teacher = parts.teacher if parts.teacher is not None else self._load_teacher()
+        self.lpips = parts.lpips if parts.lpips is not None or not cfg.loss.needs_lpips else self._load_lpips()
+
         self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu)
         self.device = self.accelerator.device
         self.rank = self.accelerator.process_index
         self.world = self.accelerator.num_processes
         self.is_main = self.accelerator.is_main_process
-
-        # everything a user can get wrong is checked before any model is built
-        self.data: UnpairedData = build_train_data(cfg.data, need_captions=cfg.uses_captions)
-        self.val: PairedValData | None = build_val_data(cfg.data)
-        self.teacher = parts.teacher if parts.teacher is not None else self._load_teacher()
-        self.lpips = parts.lpips if parts.lpips is not None or not cfg.loss.needs_lpips else self._load_lpips()
 
         self._build_models(parts)
         self._build_optimizers()

@@ -202,7 +202,11 @@ class SkipVAE(nn.Module):
         missing, unexpected = model.load_state_dict(vae.state_dict(), strict=False)
         assert not unexpected, unexpected
         assert all(".skip_conv_" in k for k in missing), missing
-        return model.to(dtype=vae.dtype)
+        model = model.to(dtype=vae.dtype)
+        with torch.no_grad():  # the constant in the VAE's own precision (not a rounded float32 1e-5)
+            for conv in model.decoder.skip_convs():
+                conv.weight.fill_(SKIP_INIT)
+        return model
 
     @property
     def downsampling_factor(self) -> int:
