@@ -5,6 +5,11 @@ image tower are built from the configs written out below (DESIGN §2.1), with ra
 on the weights' values, so the numbers hold for the real model.
 
 Prints markdown tables:
+0. the former CPU path against the current default, side by side in the same run on the same model: SCUF's fp32
+   forward at 256² with PyTorch's NCHW layout and the VAE LoRA run as separate convolutions
+   (`SCUFEnhancer(channels_last=False, merge_lora=False)`), and with the LoRA merged into the base weights and
+   channels_last convolutions (the default): CPU seconds per image, the ratio, and the largest difference between
+   the two outputs (issue 12: ≥ 1.3×, ≤ 1e-4);
 1. seconds per image (batch 1, best of a few runs, CPU time and wall time, one torch thread by default so that
    other processes on a shared machine disturb it least) at 256² and 512², fp32 and bf16 autocast, for the plain
    CycleGAN-Turbo generator (adapter "none": text prompt only, no image prompt) and for SCUF (CLIP image prompt + cycle-attention
@@ -18,6 +23,7 @@ bf16 is measured only where the CPU runs it natively (a one-conv probe decides):
 and SD's convolutions become tens of times slower than fp32.
 
 Usage:  .venv/bin/python benchmarks/scuf_speed.py [--reps 2] [--threads 1] [--skip-memory] [--memory-only]
+        .venv/bin/python benchmarks/scuf_speed.py --layout-only      # table 0 only (a few minutes)
 (about 6 GB of RAM; 15-30 minutes on a 2-core AVX2 machine, a few minutes where fp32 is fast.)
 """
 
@@ -83,10 +89,15 @@ def random_components(seed: int = 0) -> BaseComponents:
     )
 
 
-def build(adapter: str, comps: BaseComponents) -> SCUFGenerator:
+def build(adapter: str, comps: BaseComponents, fast: bool = True) -> SCUFGenerator:
+    """A generator as SCUFEnhancer builds it: LoRA merged and channels_last when `fast` (the default path)."""
     cfg = SCUFConfig(base="sd-turbo-architecture (random weights)", adapter=adapter,
                      reflectance="none" if adapter == "none" else "decoder")
-    return SCUFGenerator(cfg, comps, inference_only=True)
+    gen = SCUFGenerator(cfg, comps, inference_only=True)
+    if fast:
+        gen.merge_lora()
+        gen.to(memory_format=torch.channels_last)
+    return gen
 
 
 def seconds_per_image(gen: SCUFGenerator, size: int, bf16: bool, reps: int) -> tuple[float, float]:
@@ -95,7 +106,7 @@ def seconds_per_image(gen: SCUFGenerator, size: int, bf16: bool, reps: int) -> t
     The minimum is the estimator least disturbed by other processes; CPU time (of this process) is insensitive to
     waiting for a shared core when torch runs one thread.
     """
-    x = torch.rand(1, 3, size, size)
+    x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
     cpu, wall = [], []
     with torch.no_grad(), ctx:
@@ -124,6 +135,45 @@ def bf16_slowdown() -> float:
 
 def count(params) -> int:
     return sum(p.numel() for p in params)
+
+
+def perturb_lora(gen: SCUFGenerator, std: float = 0.02) -> None:
+    """LoRA B matrices start at zero; give them values, as a trained model has (so that merging them matters)."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in gen.named_parameters():
+            if "lora_B" in name:
+                p.add_(torch.randn(p.shape, generator=g) * std)
+
+
+def layout_table(comps: BaseComponents, reps: int, size: int = 256) -> str:
+    """Table 0: the same SCUF model at `size`², fp32, through the enhancer: the former path (NCHW, LoRA run apart)
+    and the current default (LoRA merged into the base weights, channels_last)."""
+    gen = build("ca", comps, fast=False)
+    perturb_lora(gen)
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    outputs, seconds = {}, {}
+    for new in (False, True):
+        if new:  # what SCUFEnhancer(channels_last=True, merge_lora=True) does to the generators it builds
+            gen.merge_lora()
+            gen.to(memory_format=torch.channels_last)
+        enh = SCUFEnhancer(generator=gen, channels_last=new)
+        print(f"  timing the {'new' if new else 'former'} path ...", file=sys.stderr, flush=True)
+        with torch.no_grad():
+            outputs[new] = enh(x)  # warm-up (oneDNN primitives, allocator)
+            cpu = []
+            for _ in range(reps):
+                c0 = time.process_time()
+                enh(x)
+                cpu.append(time.process_time() - c0)
+        seconds[new] = min(cpu)
+    diff = (outputs[False] - outputs[True]).abs().max().item()
+    del gen
+    gc.collect()
+    return ("| image | former path: NCHW, LoRA apart | default: LoRA merged, channels_last | speed-up | max abs output "
+            "difference |\n|---|---|---|---|---|\n"
+            f"| {size}² fp32 | {seconds[False]:.2f} s | {seconds[True]:.2f} s | "
+            f"**{seconds[False] / seconds[True]:.2f}×** | {diff:.1e} |")
 
 
 # --- memory (child processes) ------------------------------------------------------------------------------------
@@ -231,6 +281,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the timing table")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--memory-only", action="store_true")
+    ap.add_argument("--layout-only", action="store_true", help="only the former-path vs default table")
     ap.add_argument("--tile", type=int, default=None, help="tile size of the tiled 2048² run (default 512)")
     ap.add_argument("--margin-gb", type=float, default=6.0, help="free memory to leave to others when running 2048²")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -251,6 +302,15 @@ def main() -> None:
               "fp32, so bf16 rows are skipped (on CPUs with AVX512-BF16/AMX, or on GPUs, bf16 is the fast path).\n")
     if not args.memory_only:
         comps = random_components()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(args.threads)
+        print(f"### SCUF forward on the CPU: former path vs default ({args.threads} torch thread(s), best of "
+              f"{args.reps} after a warm-up, CPU time)\n")
+        print(layout_table(comps, args.reps))
+        print()
+        torch.set_num_threads(threads)
+        if args.layout_only:
+            return
         text_params = count(comps.text_encoder.parameters())
         unet_params = count(comps.unet.parameters())
         times: dict[tuple[str, int, str], tuple[float, float]] = {}

@@ -111,7 +111,10 @@ def test_wraps_a_built_generator(enhancer, tiny_gen, make_batch):
     wrapped = SCUFEnhancer(generator=tiny_gen)  # e.g. a model in training, evaluated through the interface
     assert wrapped.generator is tiny_gen and wrapped.config()["base"] == "tiny-random"
     x = make_batch(batch=1, h=21, w=30)
-    torch.testing.assert_close(wrapped(x), enhancer(x), rtol=0, atol=0)  # same seed → same weights
+    # same seed → same weights (the wrapped generator keeps PyTorch's NCHW layout, the built one runs channels_last:
+    # equal within float rounding)
+    assert not wrapped.channels_last and enhancer.channels_last
+    torch.testing.assert_close(wrapped(x), enhancer(x), rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="not both"):
         SCUFEnhancer(generator=tiny_gen, base="tiny-random")
 
@@ -142,3 +145,42 @@ def test_real_sd_turbo_runs(dark_photo):
     assert gen.projection.proj.weight.shape == (4 * 1024, 512)
     y = enh(dark_photo[..., :64, :72])
     assert y.shape == (1, 3, 64, 72) and torch.isfinite(y).all()
+
+
+def test_channels_last_matches_the_nchw_path(make_batch):
+    """Issue 12 item 4: the channels_last path (default) gives the former NCHW path's output within 1e-4, whole
+    images and tiles, and really runs its convolutions channels_last."""
+    x = make_batch(seed=3, batch=2, h=40, w=56)
+    old = SCUFEnhancer(base="tiny-random", channels_last=False)
+    new = SCUFEnhancer(base="tiny-random")
+    conv = new.generator.vae_d.decoder.up_blocks[0].resnets[0].conv1.base_layer.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert old.generator.vae_d.decoder.up_blocks[0].resnets[0].conv1.base_layer.weight.is_contiguous()
+    torch.testing.assert_close(new(x), old(x), rtol=0, atol=1e-4)
+    tiled_old = SCUFEnhancer(base="tiny-random", channels_last=False, tile=32, overlap=8)
+    tiled_new = SCUFEnhancer(base="tiny-random", tile=32, overlap=8)
+    torch.testing.assert_close(tiled_new(x), tiled_old(x), rtol=0, atol=1e-4)
+
+
+def test_merged_lora_matches_and_refuses_to_be_saved(make_batch, tmp_path, perturb):
+    """merge_lora (the enhancer's default) folds trained LoRA into the base weights: same output within 1e-4 as
+    running the LoRA apart; the merged generator can no longer be saved (its weights would be wrong)."""
+    import copy
+
+    from gefu.scuf.config import SCUFConfig
+    from gefu.scuf.generator import SCUFGenerator
+
+    gen = SCUFGenerator(SCUFConfig(base="tiny-random", seed=0), inference_only=True)
+    perturb(gen, seed=4, std=0.05)  # LoRA B is zero at init: give the LoRA something to add
+    merged = copy.deepcopy(gen)
+    merged.merge_lora()
+    x = make_batch(seed=5, batch=1, h=32, w=48)
+    with torch.no_grad():
+        torch.testing.assert_close(merged(x), gen(x), rtol=0, atol=1e-4)
+        assert (merged(x) - SCUFGenerator(SCUFConfig(base="tiny-random", seed=0), inference_only=True)(x)).abs().max() > 1e-3
+    with pytest.raises(RuntimeError, match="merged for inference"):
+        merged.save_pretrained(tmp_path / "m")
+    with pytest.raises(RuntimeError, match="inference_only"):
+        SCUFGenerator(SCUFConfig(base="tiny-random", seed=0)).merge_lora()
+    enh = SCUFEnhancer(generator=gen)  # a wrapped generator is never merged
+    assert not enh.generator.lora_merged

@@ -337,8 +337,9 @@ def test_caption_reencode(official_trainer, monkeypatch, reencode):
 # B8: the official preset never falls back to the classic teacher
 def test_official_preset_needs_decomnet(tiny_config, decomnet, tmp_path, monkeypatch):
     monkeypatch.delenv("GEFU_RETINEXNET", raising=False)
-    monkeypatch.setenv("GEFU_HOME", str(tmp_path / "empty-cache"))
-    with pytest.raises(FileNotFoundError, match="--retinex-weights PATH.*GEFU_RETINEXNET"):
+    monkeypatch.setenv("GEFU_WEIGHTS", str(tmp_path / "empty-store"))
+    with pytest.raises(FileNotFoundError, match="--retinex-weights PATH.*GEFU_RETINEXNET.*gefu weights download "
+                                                "retinexnet-decom"):
         Trainer(tiny_config("official", max_steps=1), tmp_path / "a")
     assert not (tmp_path / "a").exists()
     monkeypatch.setenv("GEFU_RETINEXNET", str(decomnet))

@@ -52,6 +52,13 @@ class SCUFEnhancer(Enhancer):
         generator: an already built `SCUFGenerator` to wrap (e.g. a model being trained, or one built from
             custom components); `checkpoint`/`base`/`clip` must then be None. It is used as is (not copied;
             `device`/`dtype`, when given, move it in place).
+        channels_last: run the VAE, UNet and CLIP convolutions in channels_last memory format (oneDNN on the CPU
+            then skips a layout conversion at every convolution; measured by benchmarks/scuf_speed.py). The output
+            is the same within float rounding (1e-5). False keeps PyTorch's default NCHW (the former path). A
+            wrapped `generator` keeps its own layout, and the input follows that layout.
+        merge_lora: fold the VAE LoRA into the base weights once at construction (`SCUFGenerator.merge_lora`), so
+            the rank-4 LoRA convolutions — slow, small-channel ones at full resolution — never run. Same output
+            within float rounding; False runs them (the former path). Never applied to a wrapped `generator`.
     """
 
     name = "scuf"
@@ -69,6 +76,8 @@ class SCUFEnhancer(Enhancer):
         clip: str | None = None,
         allow_download: bool = False,
         generator: "SCUFGenerator | None" = None,
+        channels_last: bool = True,
+        merge_lora: bool = True,
     ) -> None:
         from ..scuf.generator import SCUFGenerator
 
@@ -92,12 +101,18 @@ class SCUFEnhancer(Enhancer):
             tile=tile, overlap=overlap, seed=seed, sample=bool(sample),
         )
         self.tile, self.overlap, self.seed, self.sample = tile, overlap, seed, bool(sample)
+        # a wrapped generator keeps its layout; its input follows it
+        self.channels_last = bool(channels_last) and (generator is None or _channels_last(generator))
 
         if generator is not None:
             self.generator = generator
         else:
             self.generator = _load_generator(checkpoint, base, clip, seed, allow_download)
+        if merge_lora and generator is None:
+            self.generator.merge_lora()  # in float32, before any cast to half precision
         self.generator.to(device=device, dtype=torch_dtype)
+        if self.channels_last and generator is None:
+            self.generator.to(memory_format=torch.channels_last)
         if generator is None:  # a wrapped generator may be in training: leave its flags alone
             self.generator.requires_grad_(False)
             self.generator.eval()
@@ -131,6 +146,8 @@ class SCUFEnhancer(Enhancer):
             multiple = max(8, gen.size_multiple)
             embeds = self._prompt_embeds(x)
             padded, size = pad_to_multiple(x, multiple)  # reflect padding, bottom/right
+            if self.channels_last:
+                padded = padded.contiguous(memory_format=torch.channels_last)
 
             def run(t: torch.Tensor) -> torch.Tensor:
                 rng = torch.Generator(device=t.device).manual_seed(self.seed) if self.sample else None
@@ -164,3 +181,10 @@ def _load_generator(
         log.info("scuf: imported %s: %s", path, report.summary())
         return generator
     raise FileNotFoundError(f"SCUF checkpoint {path} not found: give a save_pretrained folder or the official .pkl file")
+
+
+def _channels_last(generator: "SCUFGenerator") -> bool:
+    """Whether the generator's convolutions hold channels_last weights (as `SCUFEnhancer` lays out those it builds)."""
+    weight = generator.vae_l.encoder.conv_in.base_layer.weight if hasattr(
+        generator.vae_l.encoder.conv_in, "base_layer") else generator.vae_l.encoder.conv_in.weight
+    return weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()

@@ -172,25 +172,29 @@ class Trainer:
 
     def _load_teacher(self) -> nn.Module | None:
         """The reflectance teacher the config asks for (see ``TrainConfig.reflectance_teacher``)."""
+        from ..weights import MissingWeightsError, find_weight, weight_path
+
         cfg = self.config
         if not cfg.uses_reflectance:
             return None
         if cfg.reflectance_teacher == "classic":
             return ClassicReflectance().eval()
-        from ..weights import retinexnet_path
-
-        path = cfg.retinex_weights or retinexnet_path()
-        if path:
-            return load_decomnet(path)
+        if cfg.retinex_weights:
+            return load_decomnet(cfg.retinex_weights)
         if cfg.reflectance_teacher == "decomnet":
-            raise FileNotFoundError(
-                f"preset {cfg.preset!r} trains with RetinexNet's DecomNet as reflectance teacher, but no weights were "
-                "given or found: pass --retinex-weights PATH (retinexnet_decom.pth, the released decomp.pth), or set "
-                "GEFU_RETINEXNET=PATH (see `gefu weights status`); --set reflectance_teacher=classic uses the "
-                "weight-free teacher instead"
-            )
+            try:
+                return load_decomnet(weight_path("retinexnet-decom"))
+            except MissingWeightsError as err:
+                raise MissingWeightsError(
+                    f"preset {cfg.preset!r} trains with RetinexNet's DecomNet as reflectance teacher: pass "
+                    f"--retinex-weights PATH or set GEFU_RETINEXNET=PATH (the released decomp.pth), or get it: {err}. "
+                    "(--set reflectance_teacher=classic uses the weight-free teacher instead)"
+                ) from None
+        found = find_weight("retinexnet-decom")
+        if found is not None:
+            return load_decomnet(found)
         log.warning("no RetinexNet weights given or found: using the classic Retinex reflectance (I / blur(max_c I)) "
-                    "as teacher")
+                    "as teacher (gefu weights download retinexnet-decom, or --retinex-weights PATH)")
         return ClassicReflectance().eval()
 
     def _load_lpips(self) -> nn.Module:
