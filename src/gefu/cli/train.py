@@ -26,7 +26,7 @@ PSNR/SSIM), samples/ and val/ grids, checkpoints/step_XXXXXX/ (+ checkpoints/lat
 use it with `gefu enhance --method scuf --checkpoint OUTPUT/model`. An output folder that already holds a run is
 refused unless --resume or --overwrite is given. --preset official trains like the released code, quirks
 included (see README: "paper, official and the defaults"); it needs the RetinexNet DecomNet weights
-(--retinex-weights, or GEFU_RETINEXNET)."""
+(--retinex-weights PATH, GEFU_RETINEXNET=PATH, or `gefu weights download retinexnet-decom`)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", type=int, metavar="PX", help="training crop size (default 256)")
     p.add_argument("--num-workers", type=int, metavar="N", help="data-loading worker processes")
     p.add_argument("--seed", type=int, help="seed of the run (data, latent samples, DiffAugment, heads)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="set any config field, e.g. loss.gan=0.5 or model.adapter=ip (repeatable)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is visible")
     p.add_argument("--dump-config", metavar="FILE", help="write the resolved config to FILE and exit")
