@@ -225,3 +225,21 @@ def test_bdd_night_miou_under_both_protocols(tmp_path):
         create_suite("bdd-night", data=str(tmp_path), protocol="fast")
     with pytest.raises(ValueError, match="suite.arch"):
         create_suite("bdd-night", data=str(tmp_path), model="torchvision")._load_model()
+
+
+def test_mini_gallery_outcome_names_classes_and_keeps_confident_boxes():
+    suite = create_suite("mini", lpips=False)
+
+    class _Clf:
+        classes = ("cat", "espresso", "moped")
+
+    suite.classifier = _Clf()
+    s = Sample("coffee.g2-01-night", Path("x.png"), "night",
+               target={"kind": "crop", "label": 1, "faces": [[0.0, 0.0, 10.0, 10.0]]})
+    rec = {"pred": 2, "correct": False, "psnr": 12.345,
+           "dets": [[0, 0, 10, 10, 0.9], [20, 20, 30, 30, 0.3], [40, 40, 50, 50, 0.5]]}
+    got = suite.outcome(s, rec)
+    assert "✗ moped (clean: espresso)" in got["caption"] and "PSNR 12.35" in got["caption"]
+    assert got["boxes"] == [[0, 0, 10, 10], [40, 40, 50, 50]]  # detections ≥ 0.5 are drawn
+    assert got["gt_boxes"] == [[0.0, 0.0, 10.0, 10.0]]
+    assert "✓ espresso" in suite.outcome(s, {**rec, "pred": 1, "correct": True})["caption"]
