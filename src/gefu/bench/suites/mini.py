@@ -226,6 +226,8 @@ class MiniSuite(Suite):
 
     def outcome(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
         t, out = sample.target, {}
+        if "pred" in record:
+            self._load_classifier()  # class names (the labels may have come from the cache)
         classes = getattr(self.classifier, "classes", ()) if self.classifier is not None else ()
         name = (lambda i: classes[i] if i is not None and i < len(classes) else str(i))
         parts = []
