@@ -196,17 +196,22 @@ def test_table6_passes_go_through_generator_step(tiny_config, train_data, tmp_pa
         assert text is not None and torch.equal(text, want)
 
 
-def test_resume_is_exact(tiny_config, train_data, tmp_path):
+@pytest.mark.parametrize("preset", ["paper", "official"])
+def test_resume_is_exact(tiny_config, train_data, decomnet, tmp_path, preset):
+    """Also for the official preset: legacy spectral-norm buffers and the duplicated optimiser list resume exactly."""
+    steps = 4 if preset == "paper" else 2
     straight = tmp_path / "straight"
-    Trainer(tiny_config(max_steps=4, checkpoint_every=2), straight).run()
+    Trainer(tiny_config(preset, max_steps=steps, checkpoint_every=steps // 2, retinex_weights=str(decomnet)),
+            straight).run()
     split = tmp_path / "split"
-    Trainer(tiny_config(max_steps=2, checkpoint_every=2), split).run()
-    assert (split / "checkpoints" / "latest").read_text().strip() == "step_000002"
+    Trainer(tiny_config(preset, max_steps=steps // 2, checkpoint_every=steps // 2, retinex_weights=str(decomnet)),
+            split).run()
+    assert (split / "checkpoints" / "latest").read_text().strip() == f"step_{steps // 2:06d}"
     resumed = Trainer(None, split, resume="latest")
-    assert resumed.step == 2
-    resumed.config.max_steps = 4
+    assert resumed.step == steps // 2
+    resumed.config.max_steps = steps
     resumed.run()
-    _assert_same_state(straight / "checkpoints" / "step_000004", split / "checkpoints" / "step_000004")
+    _assert_same_state(straight / "checkpoints" / f"step_{steps:06d}", split / "checkpoints" / f"step_{steps:06d}")
     assert (straight / "losses.csv").read_text() == (split / "losses.csv").read_text()
 
 
