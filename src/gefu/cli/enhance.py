@@ -38,9 +38,9 @@ EXAMPLES = f"""examples:
 Outputs mirror the inputs: a folder's sub-folders and file names are kept under OUTDIR. Inputs are never
 modified, an OUTDIR that would overwrite an input is refused, and so are outputs that already exist unless
 --overwrite or --skip-existing is given. Inside folders, hidden files are passed over; anything else that is
-not enhanced (unreadable files and folders, broken links, link loops, HEIC, FIFOs) is reported. The exit code is
-2 for a usage error, 1 when any file failed or was skipped, 0 otherwise. Output formats: {", ".join(
-    sorted(e[1:] for e in WRITABLE_EXTENSIONS))} (any case); inputs of other formats are written as png."""
+not enhanced (unreadable files and folders, broken links, link loops, HEIC, FIFOs) is reported. The exit code
+is 2 for a usage error, 1 when any file failed or was skipped, 0 otherwise. Output formats (--ext, any case):
+{", ".join(sorted(e[1:] for e in WRITABLE_EXTENSIONS))}; inputs of other formats are written as png."""
 
 #: Flags that become enhancer options, and how the user spelled them (for "does not apply" messages).
 _FLAG_OPTIONS = {"checkpoint": "--checkpoint", "base": "--base", "seed": "--seed", "dtype": "--dtype"}
