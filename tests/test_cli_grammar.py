@@ -50,3 +50,29 @@ def test_enhance_option_goes_through_the_common_parser(monkeypatch, tmp_path):
     monkeypatch.setattr(enhance, "parse_key_values", lambda *a, **k: calls.append(a) or real(*a, **k))
     main(["enhance", str(tmp_path), "-o", str(tmp_path / "o"), "-m", "gamma", "--option", "gamma=0.5"])
     assert calls and calls[0][0] == ["gamma=0.5"]
+
+
+def test_train_set_goes_through_the_common_parser(tmp_path, capsys):
+    from gefu.cli import main
+
+    dump = tmp_path / "cfg.json"
+    assert main(["train", "--preset", "official", "--set", "loss.gan=NaN", "--dump-config", str(dump)]) == 2
+    assert capsys.readouterr().err.splitlines() == ["gefu train: error: --set 'loss.gan=NaN': not a finite number; "
+                                                    "give a finite number"]
+    assert main(["train", "--preset", "official", "--set", "loss.gan=0.5", "--set", "loss.gan=1",
+                 "--dump-config", str(dump)]) == 2
+    assert "--set loss.gan is given twice" in capsys.readouterr().err
+    assert main(["train", "--preset", "official", "--set", "loss.gan=0.25", "--dump-config", str(dump)]) == 0
+    assert '"gan": 0.25' in dump.read_text()
+
+
+def test_messages_name_the_installed_hub_cli():
+    """The hub's installed CLI is `hf` (`hf download REPO`); its old name is deprecated."""
+    from pathlib import Path
+
+    import gefu
+
+    root = Path(gefu.__file__).parents[2]
+    offenders = [str(p.relative_to(root)) for folder in ("src", "tests") for p in (root / folder).rglob("*.py")
+                 if "huggingface" + "-cli" in p.read_text(encoding="utf-8")]
+    assert offenders == []
