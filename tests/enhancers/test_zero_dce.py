@@ -16,6 +16,7 @@ from _shared import SHARED_DATA, needs_shared_data, needs_weights
 from gefu import create_enhancer
 from gefu.enhancers import zero_dce as zd
 from gefu.enhancers.cnn import init_random as init_weights
+from gefu.enhancers.layers import reference_ops
 from gefu.enhancers.zero_dce import (
     DCENet,
     DCENetPP,
@@ -120,7 +121,11 @@ def test_dcenet_matches_official_graph_and_sign() -> None:
         y, _ = net(x)
         ref = official_zero_dce_forward(net.state_dict(), x)
     assert (y - x).abs().mean() > 0.01
-    assert torch.allclose(y, ref, atol=1e-6)
+    # the skip convs run as sums of convs over the concatenated parts (layers.conv_cat): float rounding, which
+    # these large random weights amplify to ~1e-5 (≤ 3e-7 with the official weights)
+    assert torch.allclose(y, ref, atol=3e-5)
+    with torch.no_grad(), reference_ops():  # the plain composition: the official graph op for op
+        assert torch.allclose(net(x)[0], ref, atol=1e-6)
 
 
 def test_dcenetpp_resamples_its_map_as_the_official_code() -> None:

@@ -36,12 +36,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import ENHANCERS, PublishedFigure
-from .cnn import CNNEnhancer, WeightsArg, load_strict, read_checkpoint
+from .cnn import CNNEnhancer, DtypeArg, WeightsArg, load_strict, read_checkpoint
+from .layers import BorderConv2d, conv_cat
 
 
 def conv3x3(c_in: int, c_out: int, bias: bool) -> nn.Conv2d:
-    """3×3 conv, stride 1, reflect padding 1."""
-    return nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias, padding_mode="reflect")
+    """3×3 conv, stride 1, reflect padding 1 (`BorderConv2d`: without a padded copy of the input)."""
+    return BorderConv2d(c_in, c_out, 3, 1, 1, bias=bias, padding_mode="reflect")
 
 
 class ResidualBlock(nn.Module):
@@ -53,8 +54,8 @@ class ResidualBlock(nn.Module):
         self.conv2 = conv3x3(channels, channels, bias=False)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        out = self.conv2(F.leaky_relu(self.conv1(f), 0.2))
-        return F.leaky_relu(out + f, 0.2)
+        out = self.conv2(F.leaky_relu(self.conv1(f), 0.2, inplace=True))
+        return F.leaky_relu(out.add_(f), 0.2, inplace=True)  # in place on the fresh conv output: same values
 
 
 class PyramidPooling(nn.Module):
@@ -73,7 +74,8 @@ class PyramidPooling(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         size = f.shape[-2:]
         pooled = [F.interpolate(branch(f), size, mode="bilinear", align_corners=True) for branch in self.features]
-        return self.fuse(torch.cat([f, *pooled], 1))  # (N, C + 4·reduction, H, W) → (N, C, H, W)
+        # conv of cat(f, pooled) (N, C + 4·reduction, H, W) → (N, C, H, W), without copying f into the concatenation
+        return self.fuse[1](conv_cat(self.fuse[0], (f, torch.cat(pooled, 1))))
 
 
 class LightMapNet(nn.Module):
@@ -94,11 +96,11 @@ class LightMapNet(nn.Module):
         self.PPM1 = PyramidPooling(32, 8, (1, 2, 3, 6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = F.leaky_relu(self.cond1(x), 0.2)  # (N, 32, H, W)
+        f = F.leaky_relu(self.cond1(x), 0.2, inplace=True)  # (N, 32, H, W)
         f = self.condx(self.PPM1(self.ResidualBlock2(self.ResidualBlock1(f))))  # (N, 64, H, W)
         f = self.condy(self.ResidualBlock4(self.ResidualBlock3(f)))  # (N, 32, H, W)
         f = self.ResidualBlock6(self.ResidualBlock5(f))
-        return F.relu(self.cond_add1(f))  # (N, 1, H, W)
+        return self.cond_add1(f).relu_()  # (N, 1, H, W)
 
 
 def divide_by_light(x: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
@@ -119,8 +121,9 @@ class CLIPLIT(CNNEnhancer):
     min_side = 2  # reflect padding needs 2 pixels
     published_lol_v1: PublishedFigure | None = None
 
-    def __init__(self, weights: WeightsArg = None, allow_random: bool = False, seed: int = 0) -> None:
-        super().__init__(weights=weights, allow_random=allow_random, seed=seed)
+    def __init__(self, weights: WeightsArg = None, allow_random: bool = False, seed: int = 0,
+                 dtype: DtypeArg = None) -> None:
+        super().__init__(weights=weights, allow_random=allow_random, seed=seed, dtype=dtype)
 
     def build(self) -> nn.Module:
         return LightMapNet()

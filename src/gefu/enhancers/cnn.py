@@ -13,7 +13,12 @@ rest the same way for every method:
   that does not fit names its missing, unexpected and mis-shaped keys;
 - any input size: reflect-padded up to the network's multiple (replicate where the image is too small to reflect)
   and cropped back — the official scripts resize or crop instead; each module docstring says so;
-- convolutions run channels_last (oneDNN on CPU, cuDNN on GPU run 3×3 convs several times faster that way);
+- convolutions run channels_last (oneDNN on CPU, cuDNN on GPU run 3×3 convs several times faster that way),
+  and the networks avoid full-size copies between their convs (`layers.py`); a class whose convs are all
+  3–6 channels wide (SCI, RUAS) sets `channels_last = False`, which measured faster there;
+- precision: fp32 on the CPU, always. On a GPU the convs may run under autocast: the `dtype` option ("fp16",
+  "bf16", "fp32") chooses, and None takes the class's `autocast_dtype` (fp32 until measured with
+  `benchmarks/gpu_check.py`: a class enables it only where its outputs stay within 35 dB PSNR of fp32);
 - `config()` carries the sha256 of every weight file, so the benchmark cache notices new weights.
 """
 
@@ -28,12 +33,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..device import dtype_name, parse_dtype
 from ..weights import sha256, weight_path
 from .base import Enhancer
 
 log = logging.getLogger(__name__)
 
 WeightsArg = str | os.PathLike | Mapping[str, str | os.PathLike] | None
+DtypeArg = str | torch.dtype | None
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "params", "net")
 
@@ -135,7 +142,11 @@ class CNNEnhancer(Enhancer):
 
     `run(x)` gets (N, 3, H', W') float in [0, 1] with H', W' multiples of `multiple` (and ≥ `min_side`), already
     in the network's dtype, device and memory format, and returns the enhanced image as the official test script
-    saves it, before the final clamp (the base clamps to [0, 1] and crops).
+    saves it, before the final clamp (the base clamps to [0, 1] and crops). On a GPU it runs under autocast when
+    `autocast(device)` says so.
+
+    Every subclass also takes `dtype` (None, "fp32", "fp16", "bf16"): the GPU compute precision (module
+    docstring); it is recorded in `config()` only when given.
     """
 
     weight_names: ClassVar[tuple[str, ...]] = ()
@@ -145,16 +156,24 @@ class CNNEnhancer(Enhancer):
     min_side: ClassVar[int] = 1
     #: run convolutions channels_last (same values within float rounding; several times faster on CPU and GPU).
     channels_last: bool = True
+    #: GPU autocast precision when the `dtype` option is left unset: None keeps fp32. Set per class from
+    #: `benchmarks/gpu_check.py` (only where outputs stay within 35 dB PSNR of fp32). Never used on the CPU.
+    autocast_dtype: ClassVar[torch.dtype | None] = None
 
     net: nn.Module
 
-    def __init__(self, weights: WeightsArg = None, allow_random: bool = False, seed: int = 0, **options: Any):
+    def __init__(self, weights: WeightsArg = None, allow_random: bool = False, seed: int = 0,
+                 dtype: DtypeArg = None, **options: Any):
         paths = self._resolve(weights, allow_random)
         opts: dict[str, Any] = dict(options)
         if weights is not None:
             opts["weights"] = {k: str(v) for k, v in weights.items()} if isinstance(weights, Mapping) else str(weights)
         if paths is None:  # random weights: the seed determines the output
             opts.update(allow_random=True, seed=seed)
+        #: GPU compute precision chosen by the caller (None: the class's `autocast_dtype`)
+        self.gpu_dtype = None if dtype is None else parse_dtype(dtype)
+        if self.gpu_dtype is not None:
+            opts["dtype"] = dtype_name(self.gpu_dtype)
         super().__init__(**opts)
         self.net = self.build()
         if paths is None:
@@ -206,6 +225,12 @@ class CNNEnhancer(Enhancer):
         """Name, options and the sha256 of every weight file (so a cache notices new weights)."""
         return {**super().config(), "weights_sha256": dict(self._digests)}
 
+    def autocast(self, device: torch.device) -> torch.dtype | None:
+        """The autocast precision of a call on `device`: None (plain fp32, or the net's own dtype) on the CPU and
+        wherever the chosen precision is fp32; else fp16 or bf16."""
+        dtype = self.gpu_dtype if self.gpu_dtype is not None else self.autocast_dtype
+        return dtype if device.type == "cuda" and dtype in (torch.float16, torch.bfloat16) else None
+
     def enhance(self, x: torch.Tensor) -> torch.Tensor:
         p = next(self.net.parameters(), None)
         if p is not None:  # the net's dtype and device are the caller's choice (`.to(...)`)
@@ -213,7 +238,9 @@ class CNNEnhancer(Enhancer):
         x, (h, w) = pad_to_multiple(x, self.multiple, self.min_side)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        y = self.run(x)
+        dtype = self.autocast(x.device)
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+            y = self.run(x)
         return y[..., :h, :w].contiguous()
 
 

@@ -34,7 +34,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import ENHANCERS, PublishedFigure
-from .cnn import CNNEnhancer, load_strict, read_checkpoint
+from .cnn import CNNEnhancer, DtypeArg, load_strict, read_checkpoint
+from .layers import band_slices, fused, pixel_matrix
 
 # ----------------------------------------------------------------------------------------------------------------
 # Local branch
@@ -87,9 +88,48 @@ class CBlock(nn.Module):
         self.gamma_2 = nn.Parameter(1e-4 * torch.ones(1, dim, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.pos_embed(x)
-        x = x + self.gamma_1 * self.conv2(self.attn(self.conv1(self.norm1(x))))
-        return x + self.gamma_2 * self.mlp(self.norm2(x))
+        if not fused() or x.device.type != "cpu" or torch.is_grad_enabled() or not x.is_contiguous(
+                memory_format=torch.channels_last):
+            x = x + self.pos_embed(x)
+            x = x + self.gamma_1 * self.conv2(self.attn(self.conv1(self.norm1(x))))
+            return x + self.gamma_2 * self.mlp(self.norm2(x))
+        return self._forward_folded(x)
+
+    def _forward_folded(self, x: torch.Tensor) -> torch.Tensor:
+        """The same block on the CPU (channels_last, no autograd), without its full-size intermediates.
+
+        Only the two depthwise convs look at neighbours. Everything else is per pixel, and affine up to the GELU:
+        norm1 → conv1, γ₁·conv2, norm2 → fc1 and γ₂·fc2 are each folded into one matrix product on the
+        (pixels, C) matrix, computed band by band of rows (`band_slices`) so the 64-channel MLP activations stay
+        in cache, and accumulated into x in place. Same values within float rounding."""
+        (w1, b1), (w2, b2), (w3, b3), (w4, b4) = self._folded()
+        x = self.pos_embed(x).add_(x)  # x + pos_embed(x): (N, C, H, W), a fresh tensor
+        t = torch.empty_like(x)
+        xm, tm = pixel_matrix(x), pixel_matrix(t)  # (N·H·W, C) views
+        for rows in band_slices(x, t):
+            torch.addmm(b1, xm[rows], w1, out=tm[rows])  # conv1(norm1(x))
+        am = pixel_matrix(self.attn(t))  # depthwise 5×5 → (N·H·W, C)
+        for rows in band_slices(x, t, t, t, t, t):  # x, a and the 4×-wide hidden layer
+            xb = xm[rows]
+            xb.addmm_(am[rows], w2).add_(b2)  # x += γ₁·conv2(a)
+            hidden = self.mlp.act(torch.addmm(b3, xb, w3))  # GELU(fc1(norm2(x))): (pixels, 4C)
+            xb.addmm_(hidden, w4).add_(b4)  # x += γ₂·fc2(hidden)
+        return x
+
+    def _folded(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(weight (C_in, C_out), bias) of the four affine maps as `pixels @ weight + bias`."""
+
+        def norm_then(norm: ChannelAffine, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+            w = conv.weight.flatten(1)  # (C_out, C)
+            a = norm.alpha.view(-1, 1) * norm.color  # the norm: v ↦ a·v + β
+            return (w @ a).t(), w @ norm.beta.view(-1) + conv.bias
+
+        def scaled(conv: nn.Conv2d, gamma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            g = gamma.view(-1)
+            return (conv.weight.flatten(1) * g.view(-1, 1)).t(), conv.bias * g
+
+        return [norm_then(self.norm1, self.conv1), scaled(self.conv2, self.gamma_1),
+                norm_then(self.norm2, self.mlp.fc1), scaled(self.mlp.fc2, self.gamma_2)]
 
 
 class LocalBranch(nn.Module):
@@ -104,8 +144,9 @@ class LocalBranch(nn.Module):
         self.add_end = nn.Sequential(nn.Conv2d(dim, 3, 3, padding=1), nn.Tanh())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = F.leaky_relu(self.conv1(x), 0.2)  # (N, 16, H, W)
-        return self.mul_end(self.mul_blocks(f) + f), self.add_end(self.add_blocks(f) + f)
+        f = F.leaky_relu(self.conv1(x), 0.2, inplace=True)  # (N, 16, H, W)
+        # the blocks' outputs are fresh tensors: the shortcut is added in place
+        return self.mul_end(self.mul_blocks(f).add_(f)), self.add_end(self.add_blocks(f).add_(f))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -232,8 +273,8 @@ class _IAT(CNNEnhancer):
     #: the official test script normalises the input to [−1, 1] for this checkpoint
     normalize_input: bool = False
 
-    def __init__(self, weights: Any = None, allow_random: bool = False, seed: int = 0):
-        super().__init__(weights, allow_random=allow_random, seed=seed)
+    def __init__(self, weights: Any = None, allow_random: bool = False, seed: int = 0, dtype: DtypeArg = None):
+        super().__init__(weights, allow_random=allow_random, seed=seed, dtype=dtype)
 
     def build(self) -> nn.Module:
         return IATNet()

@@ -26,18 +26,22 @@ import torch
 import torch.nn as nn
 
 from .base import ENHANCERS
-from .cnn import CNNEnhancer, load_strict, read_checkpoint
+from .cnn import CNNEnhancer, DtypeArg, load_strict, read_checkpoint
+from .layers import BorderConv2d
 
 
 def plain_cnn(c_in: int, c_out: int, width: int = 64, depth: int = 5) -> nn.Sequential:
     """`depth` reflection-padded 3×3 convs, ReLU between them (no activation after the last):
     (N, c_in, H, W) → (N, c_out, H, W). Layer indices follow the official `nn.Sequential` (pad, conv, relu, ...),
-    so convolutions sit at indices 1, 4, 7, 10, 13."""
+    so convolutions sit at indices 1, 4, 7, 10, 13. The official `ReflectionPad2d(1)` is done by the conv itself
+    (`BorderConv2d`, no padded copy of the 64-channel maps); an `nn.Identity` keeps its index."""
     layers: list[nn.Module] = []
     for i in range(depth):
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(c_in if i == 0 else width, c_out if i == depth - 1 else width, 3)]
+        conv = BorderConv2d(c_in if i == 0 else width, c_out if i == depth - 1 else width, 3, padding=1,
+                            padding_mode="reflect")
+        layers += [nn.Identity(), conv]
         if i < depth - 1:
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
@@ -79,8 +83,9 @@ class PairLIE(CNNEnhancer):
     weight_names = ("pairlie",)
     min_side = 2  # reflection padding of 1 needs 2 pixels
 
-    def __init__(self, weights: Any = None, exponent: float = 0.2, allow_random: bool = False, seed: int = 0):
-        super().__init__(weights, allow_random=allow_random, seed=seed, exponent=exponent)
+    def __init__(self, weights: Any = None, exponent: float = 0.2, allow_random: bool = False, seed: int = 0,
+                 dtype: DtypeArg = None):
+        super().__init__(weights, allow_random=allow_random, seed=seed, dtype=dtype, exponent=exponent)
         self.exponent = exponent
 
     def build(self) -> nn.Module:

@@ -38,7 +38,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import ENHANCERS, PublishedFigure
-from .cnn import CNNEnhancer, WeightsArg, load_strict, read_checkpoint
+from .cnn import CNNEnhancer, DtypeArg, WeightsArg, load_strict, read_checkpoint
+from .layers import conv_cat, fused
 
 #: The searched cells (official genotypes.py), op for c1_d, c1_r, c2_d, c2_r, c3_d, c3_r, c4.
 IEM_CELL = ("skip", "resconv_1x1", "resdilconv_3x3", "conv_3x3", "conv_3x3", "skip", "conv_3x3")
@@ -55,7 +56,7 @@ class ConvOp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.op(x)
-        return y + x if self.residual else y
+        return y.add_(x) if self.residual else y  # in place on the conv's fresh output
 
 
 def make_op(name: str, channels: int) -> nn.Module:
@@ -74,8 +75,20 @@ def make_op(name: str, channels: int) -> nn.Module:
     return ops[name]()
 
 
-def _leaky(t: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(t, 0.05)
+def _leaky(t: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    return F.leaky_relu(t, 0.05, inplace=inplace)
+
+
+def _act_op(op: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """act(op(x)), in place unless op is the identity (whose output is x itself)."""
+    y = op(x)
+    return _leaky(y, inplace=y is not x)
+
+
+def _act_res(op: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """act(op(x) + x), without a temporary where op(x) is a fresh tensor."""
+    y = op(x)
+    return _leaky(y + x if y is x else y.add_(x), inplace=True)
 
 
 class SearchBlock(nn.Module):
@@ -88,18 +101,24 @@ class SearchBlock(nn.Module):
         self.c5 = nn.Conv2d(4 * channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        act = _leaky
-        d1, r1 = act(self.c1_d(x)), act(self.c1_r(x) + x)
-        d2, r2 = act(self.c2_d(r1)), act(self.c2_r(r1) + r1)
-        d3, r3 = act(self.c3_d(r2)), act(self.c3_r(r2) + r2)
-        r4 = act(self.c4(r3))
-        return self.c5(torch.cat([d1, d2, d3, r4], 1))  # (N, 4C, H, W) → (N, C, H, W)
+        # act(op(x)) and act(op(x) + x), computed in place where op(x) is a fresh tensor (same values)
+        d1, r1 = _act_op(self.c1_d, x), _act_res(self.c1_r, x)
+        d2, r2 = _act_op(self.c2_d, r1), _act_res(self.c2_r, r1)
+        d3, r3 = _act_op(self.c3_d, r2), _act_res(self.c3_r, r2)
+        r4 = _act_op(self.c4, r3)
+        return conv_cat(self.c5, (d1, d2, d3, r4))  # c5(cat) (N, 4C, H, W) → (N, C, H, W), without the copy
 
 
 def max2x2(x: torch.Tensor) -> torch.Tensor:
     """Max over the 2×2 window at each pixel and its right/bottom neighbours, zeros beyond the border (the
-    official `max_operation`): (N, C, H, W) → (N, C, H, W)."""
-    return F.max_pool2d(F.pad(x, (0, 1, 0, 1)), kernel_size=2, stride=1)
+    official `max_operation`, a stride-1 2×2 max-pool of the padded map; computed as the maximum of its four
+    shifted views, which is exact and skips the pooling kernel's argmax bookkeeping): (N, C, H, W) → (N, C, H, W)."""
+    if not fused():
+        return F.max_pool2d(F.pad(x, (0, 1, 0, 1)), kernel_size=2, stride=1)
+    p = F.pad(x, (0, 1, 0, 1))  # (N, C, H + 1, W + 1), zeros beyond the border
+    m = torch.maximum(p[..., :-1, :-1], p[..., :-1, 1:])
+    torch.maximum(m, p[..., 1:, :-1], out=m)
+    return torch.maximum(m, p[..., 1:, 1:], out=m)
 
 
 class IEM(nn.Module):
@@ -165,11 +184,15 @@ class _RUAS(CNNEnhancer):
     `seed`."""
 
     official_denoise: bool
+    # Every conv has 3 or 6 channels, half of them 1×1: oneDNN's channels_last kernels pad channels to a vector
+    # width and run those 1×1 convs ~10× slower than NCHW; the whole network measured 2–2.6× faster in NCHW on
+    # the CPU (benchmarks/enhancers_speed.py prints both).
+    channels_last = False
 
     def __init__(self, weights: WeightsArg = None, denoise: bool | None = None, allow_random: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, dtype: DtypeArg = None) -> None:
         self.denoise = self.official_denoise if denoise is None else bool(denoise)
-        super().__init__(weights=weights, allow_random=allow_random, seed=seed, denoise=self.denoise)
+        super().__init__(weights=weights, allow_random=allow_random, seed=seed, dtype=dtype, denoise=self.denoise)
 
     def build(self) -> nn.Module:
         return RUASNet(self.denoise)

@@ -33,7 +33,8 @@ import torch
 import torch.nn as nn
 
 from .base import ENHANCERS, PublishedFigure
-from .cnn import CNNEnhancer, WeightsArg, load_strict, read_checkpoint
+from .cnn import CNNEnhancer, DtypeArg, WeightsArg, load_strict, read_checkpoint
+from .layers import ConvBNReLU
 
 
 class EnhanceNetwork(nn.Module):
@@ -44,8 +45,9 @@ class EnhanceNetwork(nn.Module):
 
     def __init__(self, layers: int = 1, channels: int = 3) -> None:
         super().__init__()
-        self.in_conv = nn.Sequential(nn.Conv2d(3, channels, 3, 1, 1), nn.ReLU())
-        self.conv = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.BatchNorm2d(channels), nn.ReLU())
+        self.in_conv = nn.Sequential(nn.Conv2d(3, channels, 3, 1, 1), nn.ReLU(inplace=True))
+        # conv → BN → ReLU; in eval mode the BN is folded into the conv (layers.ConvBNReLU)
+        self.conv = ConvBNReLU(nn.Conv2d(channels, channels, 3, 1, 1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
         # the same block `layers` times, weights shared (as the official code, so its keys load unchanged)
         self.blocks = nn.ModuleList([self.conv] * layers)
         self.out_conv = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1), nn.Sigmoid())
@@ -53,8 +55,8 @@ class EnhanceNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fea = self.in_conv(x)  # (N, C, H, W)
         for block in self.blocks:
-            fea = fea + block(fea)
-        return (self.out_conv(fea) + x).clamp(1e-4, 1.0)  # (N, 3, H, W)
+            fea = block(fea).add_(fea)  # fea + block(fea), in place on the block's fresh output
+        return (self.out_conv(fea) + x).clamp_(1e-4, 1.0)  # (N, 3, H, W)
 
 
 def sci_enhance(x: torch.Tensor, illumination: torch.Tensor) -> torch.Tensor:
@@ -69,8 +71,9 @@ class _SCI(CNNEnhancer):
     # The paper's Table 1 scores MIT-Adobe FiveK and LSRW, not LOL; and the released weights are not the paper's.
     published_lol_v1: PublishedFigure | None = None
 
-    def __init__(self, weights: WeightsArg = None, allow_random: bool = False, seed: int = 0) -> None:
-        super().__init__(weights=weights, allow_random=allow_random, seed=seed)
+    def __init__(self, weights: WeightsArg = None, allow_random: bool = False, seed: int = 0,
+                 dtype: DtypeArg = None) -> None:
+        super().__init__(weights=weights, allow_random=allow_random, seed=seed, dtype=dtype)
 
     def build(self) -> nn.Module:
         return EnhanceNetwork()

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 
 from ..weights import weight_path
 from .base import ENHANCERS
-from .cnn import CNNEnhancer, load_strict, read_checkpoint
+from .cnn import CNNEnhancer, DtypeArg, load_strict, read_checkpoint
+from .layers import fused
 
 
 def conv(c_in: int, c_out: int, k: int = 3) -> nn.Conv2d:
@@ -49,9 +50,9 @@ class Decomposition(nn.Module):
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
-        lrelu = lambda: nn.LeakyReLU(0.2)  # noqa: E731
+        lrelu = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731  (in place on each conv's fresh output)
         self.decom = nn.Sequential(conv(3, width), lrelu(), conv(width, width), lrelu(), conv(width, width), lrelu(),
-                                   conv(width, 4), nn.ReLU())
+                                   conv(width, 4), nn.ReLU(inplace=True))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.decom(x)  # (N, 4, H, W)
@@ -67,7 +68,8 @@ class SqueezeExcitation(nn.Module):
                                 nn.Linear(channels // reduction, channels, bias=False), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.fc(x.mean((2, 3)))[:, :, None, None]
+        """x is scaled in place (callers pass a fresh tensor)."""
+        return x.mul_(self.fc(x.mean((2, 3)))[:, :, None, None])
 
 
 class ReflectanceNet(nn.Module):
@@ -84,11 +86,24 @@ class ReflectanceNet(nn.Module):
         self.conv8 = conv(width, 3)
 
     def forward(self, r: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
-        f = torch.cat([F.relu(self.conv1(r)), F.relu(self.conv2(l))], 1)  # (N, 64, H, W)
+        f = self._head(r, l).relu_()  # (N, 64, H, W)
         f = self.se_layer(f)
         for i in range(3, 8):
-            f = F.relu(getattr(self, f"conv{i}")(f))
-        return r + self.conv8(f)
+            f = getattr(self, f"conv{i}")(f).relu_()
+        return self.conv8(f).add_(r)
+
+    def _head(self, r: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
+        """cat(conv1(r), conv2(l)) (N, 64, H, W), computed as one conv of the 4-channel cat(r, l) with the two
+        kernels on the diagonal blocks of a (64, 4, 3, 3) weight (zeros elsewhere): the same sums, without a
+        64-channel concatenated copy."""
+        if not fused():  # the official composition (reference_ops)
+            return torch.cat([self.conv1(r), self.conv2(l)], 1)
+        w1, w2 = self.conv1.weight, self.conv2.weight  # (32, 3, 3, 3), (32, 1, 3, 3)
+        weight = w1.new_zeros(w1.shape[0] + w2.shape[0], w1.shape[1] + w2.shape[1], 3, 3)
+        weight[: w1.shape[0], : w1.shape[1]] = w1
+        weight[w1.shape[0] :, w1.shape[1] :] = w2
+        bias = torch.cat([self.conv1.bias, self.conv2.bias])
+        return F.conv2d(torch.cat([r, l], 1), weight.contiguous(memory_format=torch.channels_last), bias, padding=1)
 
 
 class IlluminationNet(nn.Module):
@@ -104,8 +119,8 @@ class IlluminationNet(nn.Module):
 
     def forward(self, l: torch.Tensor) -> torch.Tensor:
         for layer in (self.conv1, self.conv2, self.conv3, self.conv4):
-            l = F.leaky_relu(layer(l), 0.2)
-        return F.relu(self.conv5(l))
+            l = F.leaky_relu(layer(l), 0.2, inplace=True)
+        return self.conv5(l).relu_()
 
 
 class AdjustmentNet(nn.Module):
@@ -123,8 +138,8 @@ class AdjustmentNet(nn.Module):
         ratio_map = torch.as_tensor(ratio, dtype=l.dtype, device=l.device).reshape(-1, 1, 1, 1).expand_as(l)
         x = self.conv1(torch.cat([l, ratio_map], 1))  # (N, 32, H, W)
         for layer in (self.conv2, self.conv3, self.conv4):
-            x = layer(F.leaky_relu(x, 0.2))
-        return F.relu(x)
+            x = layer(F.leaky_relu(x, 0.2, inplace=True))
+        return x.relu_()
 
 
 class URetinexNet(nn.Module):
@@ -173,8 +188,9 @@ class URetinex(CNNEnhancer):
     name = "uretinex"
     weight_names = ("uretinex-init-low", "uretinex-unfolding", "uretinex-l-adjust")
 
-    def __init__(self, weights: Any = None, ratio: float = 5.0, allow_random: bool = False, seed: int = 0):
-        super().__init__(weights, allow_random=allow_random, seed=seed, ratio=ratio)
+    def __init__(self, weights: Any = None, ratio: float = 5.0, allow_random: bool = False, seed: int = 0,
+                 dtype: DtypeArg = None):
+        super().__init__(weights, allow_random=allow_random, seed=seed, dtype=dtype, ratio=ratio)
         self.ratio = ratio
         self._decom_high: Decomposition | None = None
 

@@ -53,7 +53,8 @@ import torch.nn.functional as F
 from ..fileio import atomic_path
 from ..weights import MissingWeightsError, zero_dce_path
 from .base import ENHANCERS
-from .cnn import CNNEnhancer, WeightsArg, load_strict, read_checkpoint
+from .cnn import CNNEnhancer, DtypeArg, WeightsArg, load_strict, read_checkpoint
+from .layers import conv_cat, in_bands
 
 logger = logging.getLogger(__name__)
 
@@ -122,18 +123,21 @@ class DCENet(nn.Module):
 
     def curves(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, 3, H, W) → α (N, 3·iterations, H, W) in [−1, 1], paper sign convention."""
-        x1 = F.relu(self.e_conv1(x))  # (N, 32, H, W)
-        x2 = F.relu(self.e_conv2(x1))
-        x3 = F.relu(self.e_conv3(x2))
-        x4 = F.relu(self.e_conv4(x3))
-        x5 = F.relu(self.e_conv5(torch.cat([x3, x4], 1)))  # (N, 64, H, W) → (N, 32, H, W)
-        x6 = F.relu(self.e_conv6(torch.cat([x2, x5], 1)))
-        r = torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))  # (N, 3·iterations, H, W)
+        # in-place activations and `conv_cat` (conv of a concatenation without the concatenated copy): same
+        # values, no extra full-size tensors between the convs (layers.py)
+        x1 = self.e_conv1(x).relu_()  # (N, 32, H, W)
+        x2 = self.e_conv2(x1).relu_()
+        x3 = self.e_conv3(x2).relu_()
+        x4 = self.e_conv4(x3).relu_()
+        x5 = conv_cat(self.e_conv5, (x3, x4)).relu_()  # conv of cat (N, 64, H, W) → (N, 32, H, W)
+        x6 = conv_cat(self.e_conv6, (x2, x5)).relu_()
+        r = conv_cat(self.e_conv7, (x1, x6)).tanh_()  # (N, 3·iterations, H, W)
         return -r  # official code applies x + r·(x² − x): the paper's α is −r (module docstring)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         alpha = self.curves(x)
-        return apply_curves(x, alpha, self.iterations), alpha
+        # the curve steps are per pixel: computed band by band, the 8 steps stay in cache (same values)
+        return in_bands(lambda xb, ab: apply_curves(xb, ab, self.iterations), x, alpha), alpha
 
 
 class SeparableConv(nn.Module):
@@ -183,20 +187,21 @@ class DCENetPP(nn.Module):
             raise ValueError(f"H and W must be multiples of scale_factor={s}, got {tuple(x.shape[-2:])}")
         if s != 1:
             x = F.interpolate(x, scale_factor=1 / s, mode="bilinear")  # (N, 3, H/s, W/s), as the official code
-        x1 = F.relu(self.e_conv1(x))  # (N, 32, H/s, W/s)
-        x2 = F.relu(self.e_conv2(x1))
-        x3 = F.relu(self.e_conv3(x2))
-        x4 = F.relu(self.e_conv4(x3))
-        x5 = F.relu(self.e_conv5(torch.cat([x3, x4], 1)))  # (N, 64, H/s, W/s) → (N, 32, H/s, W/s)
-        x6 = F.relu(self.e_conv6(torch.cat([x2, x5], 1)))
-        r = torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))  # (N, 3, H/s, W/s)
+        x1 = self.e_conv1(x).relu_()  # (N, 32, H/s, W/s)
+        x2 = self.e_conv2(x1).relu_()
+        x3 = self.e_conv3(x2).relu_()
+        x4 = self.e_conv4(x3).relu_()
+        x5 = self.e_conv5(torch.cat([x3, x4], 1)).relu_()  # (N, 64, H/s, W/s) → (N, 32, H/s, W/s)
+        x6 = self.e_conv6(torch.cat([x2, x5], 1)).relu_()
+        r = self.e_conv7(torch.cat([x1, x6], 1)).tanh_()  # (N, 3, H/s, W/s)
         if s != 1:
             r = F.interpolate(r, scale_factor=s, mode="bilinear", align_corners=True)  # (N, 3, H, W)
         return -r  # paper sign, as in DCENet
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         alpha = self.curves(x)
-        return apply_curves(x, alpha, self.iterations), alpha
+        # the curve steps are per pixel: computed band by band, the 8 steps stay in cache (same values)
+        return in_bands(lambda xb, ab: apply_curves(xb, ab, self.iterations), x, alpha), alpha
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -283,9 +288,9 @@ class ZeroDCE(CNNEnhancer):
     published_lol_v1 = None
 
     def __init__(self, weights: WeightsArg = None, iterations: int = 8, allow_random: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, dtype: DtypeArg = None) -> None:
         self.iterations = iterations
-        super().__init__(weights=weights, allow_random=allow_random, seed=seed, iterations=iterations)
+        super().__init__(weights=weights, allow_random=allow_random, seed=seed, dtype=dtype, iterations=iterations)
 
     def _resolve(self, weights: WeightsArg, allow_random: bool) -> dict[str, Path] | None:
         if weights == NLL_WEIGHTS:
@@ -324,10 +329,10 @@ class ZeroDCEPP(CNNEnhancer):
     published_lol_v1 = None
 
     def __init__(self, weights: WeightsArg = None, scale_factor: int = 12, iterations: int = 8,
-                 allow_random: bool = False, seed: int = 0) -> None:
+                 allow_random: bool = False, seed: int = 0, dtype: DtypeArg = None) -> None:
         self.scale_factor, self.iterations = scale_factor, iterations
-        super().__init__(weights=weights, allow_random=allow_random, seed=seed, scale_factor=scale_factor,
-                         iterations=iterations)
+        super().__init__(weights=weights, allow_random=allow_random, seed=seed, dtype=dtype,
+                         scale_factor=scale_factor, iterations=iterations)
         self.multiple = int(scale_factor)
 
     def build(self) -> nn.Module:

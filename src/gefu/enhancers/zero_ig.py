@@ -31,7 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import ENHANCERS
-from .cnn import CNNEnhancer, load_strict, read_checkpoint
+from .cnn import CNNEnhancer, DtypeArg, load_strict, read_checkpoint
+from .layers import ConvBNReLU
 
 EPS = 1e-4
 
@@ -46,8 +47,8 @@ class Denoiser(nn.Module):
         self.conv3 = nn.Conv2d(width, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(self.conv1(x), 0.2)
-        return self.conv3(F.leaky_relu(self.conv2(x), 0.2))
+        x = F.leaky_relu(self.conv1(x), 0.2, inplace=True)  # in place on each conv's fresh output
+        return self.conv3(F.leaky_relu(self.conv2(x), 0.2, inplace=True))
 
 
 class IlluminationNet(nn.Module):
@@ -56,15 +57,16 @@ class IlluminationNet(nn.Module):
 
     def __init__(self, layers: int = 3, width: int = 64) -> None:
         super().__init__()
-        self.in_conv = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU())
-        self.conv = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        self.in_conv = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(inplace=True))
+        # conv → BN → ReLU; in eval mode the BN is folded into the conv (no normalised copy of the 64-channel map)
+        self.conv = ConvBNReLU(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList([self.conv] * layers)
         self.out_conv = nn.Sequential(nn.Conv2d(width, 3, 3, padding=1), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.in_conv(x)  # (N, 64, H, W)
         for block in self.blocks:
-            f = f + block(f)
+            f = block(f).add_(f)  # f + block(f), in place on the block's fresh output
         return self.out_conv(f).clamp(EPS, 1.0)
 
 
@@ -104,10 +106,10 @@ class _ZeroIG(CNNEnhancer):
     """Shared by the three ZERO-IG checkpoints."""
 
     def __init__(self, weights: Any = None, output: Literal["denoised", "enhanced"] = "denoised",
-                 allow_random: bool = False, seed: int = 0):
+                 allow_random: bool = False, seed: int = 0, dtype: DtypeArg = None):
         if output not in ("denoised", "enhanced"):
             raise ValueError(f"output must be 'denoised' (the method's result) or 'enhanced', got {output!r}")
-        super().__init__(weights, allow_random=allow_random, seed=seed, output=output)
+        super().__init__(weights, allow_random=allow_random, seed=seed, dtype=dtype, output=output)
         self.output = output
 
     def build(self) -> nn.Module:

@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..enhancers.layers import BorderConv2d
+
 __all__ = [
     "ReflectanceTeacher",
     "DecomNet",
@@ -67,15 +69,16 @@ class DecomNet(ReflectanceTeacher):
     def __init__(self, channels: int = 64, kernel_size: int = 3) -> None:
         super().__init__()
         big = kernel_size * 3  # 9×9 shallow feature extraction
-        self.net1_conv0 = nn.Conv2d(4, channels, big, padding=big // 2, padding_mode="replicate")
+        # BorderConv2d: nn.Conv2d with the same replicate padding, without a padded copy of each 64-channel map
+        self.net1_conv0 = BorderConv2d(4, channels, big, padding=big // 2, padding_mode="replicate")
         layers: list[nn.Module] = []
         for _ in range(5):
             layers += [
-                nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, padding_mode="replicate"),
+                BorderConv2d(channels, channels, kernel_size, padding=kernel_size // 2, padding_mode="replicate"),
                 nn.ReLU(inplace=True),
             ]
         self.net1_convs = nn.Sequential(*layers)
-        self.net1_recon = nn.Conv2d(channels, 4, kernel_size, padding=kernel_size // 2, padding_mode="replicate")
+        self.net1_recon = BorderConv2d(channels, 4, kernel_size, padding=kernel_size // 2, padding_mode="replicate")
 
     def decompose(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """img (B, 3, H, W) in [0, 1] → reflectance (B, 3, H, W), illumination (B, 1, H, W), both in [0, 1]."""
