@@ -225,6 +225,13 @@ class CNNEnhancer(Enhancer):
         """Name, options and the sha256 of every weight file (so a cache notices new weights)."""
         return {**super().config(), "weights_sha256": dict(self._digests)}
 
+    def use_channels_last(self, flag: bool = True) -> "CNNEnhancer":
+        """Run (False: stop running) the network channels_last, inputs and weights alike; returns self. The
+        outputs agree within float rounding (the benchmark and the tests compare the two)."""
+        self.channels_last = bool(flag)
+        self.net.to(memory_format=torch.channels_last if flag else torch.contiguous_format)
+        return self
+
     def autocast(self, device: torch.device) -> torch.dtype | None:
         """The autocast precision of a call on `device`: None (plain fp32, or the net's own dtype) on the CPU and
         wherever the chosen precision is fp32; else fp16 or bf16."""

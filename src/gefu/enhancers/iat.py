@@ -88,8 +88,8 @@ class CBlock(nn.Module):
         self.gamma_2 = nn.Parameter(1e-4 * torch.ones(1, dim, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not fused() or x.device.type != "cpu" or torch.is_grad_enabled() or not x.is_contiguous(
-                memory_format=torch.channels_last):
+        if (not fused() or x.device.type != "cpu" or torch.is_grad_enabled() or torch.is_autocast_enabled("cpu")
+                or not x.is_contiguous(memory_format=torch.channels_last)):
             x = x + self.pos_embed(x)
             x = x + self.gamma_1 * self.conv2(self.attn(self.conv1(self.norm1(x))))
             return x + self.gamma_2 * self.mlp(self.norm2(x))

@@ -62,8 +62,7 @@ def padded_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     """
     ph, pw = padding
     h, w = x.shape[-2:]
-    if (not fused() or weight.shape[-2:] != (2 * ph + 1, 2 * pw + 1) or h < 2 * ph or w < 2 * pw
-            or (mode == "reflect" and (h <= ph or w <= pw))):
+    if not fused() or weight.shape[-2:] != (2 * ph + 1, 2 * pw + 1) or h < 2 * ph or w < 2 * pw:
         return F.conv2d(F.pad(x, (pw, pw, ph, ph), mode=mode), weight, bias, groups=groups)
     y = F.conv2d(x, weight, bias, 1, (ph, pw), 1, groups)  # (N, C_out, H, W), zero-padded at the border
 
@@ -124,7 +123,8 @@ class ConvBNReLU(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv, bn, act = self[0], self[1], self[2]
-        if self.training or not fused() or bn.running_mean is None or not isinstance(act, nn.ReLU):
+        if (self.training or not fused() or bn.running_mean is None or bn.weight is None
+                or not isinstance(act, nn.ReLU)):
             return super().forward(x)
         scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)  # (C,)
         mean = bn.running_mean if conv.bias is None else bn.running_mean - conv.bias
@@ -147,15 +147,14 @@ def in_bands(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor, out: torch.
     """`fn(*inputs)` for a per-pixel `fn` (1×1 convs, pointwise ops: each output pixel depends on the same pixel
     of the inputs only), computed a band of rows at a time so its intermediates stay in the CPU cache.
 
-    inputs: (N, C_i, H, W), channels_last (a band of rows is then one contiguous block). `rows` per band
-    (default: `BAND_BYTES` of input). Returns `out`, or a new channels_last tensor; `out` may be one of the
-    inputs (each band is read before it is written). On the CPU, with channels_last inputs that autograd does not
-    track;
-    otherwise (and under `reference_ops()`) `fn(*inputs)` in one call.
+    inputs: (N, C_i, H, W), channels_last. `rows` per band (default: `BAND_BYTES` of input). Returns `out`, or a
+    new channels_last tensor; `out` may be one of the inputs (each band is read before it is written). Banded on
+    the CPU, for channels_last inputs that autograd does not track; otherwise (and under `reference_ops()`)
+    `fn(*inputs)` in one call.
     """
     x = inputs[0]
     if rows is None:
-        row_bytes = sum(t[0, :, 0].numel() * t.element_size() for t in inputs) * x.shape[0]
+        row_bytes = x.shape[0] * x.shape[-1] * sum(t.shape[1] * t.element_size() for t in inputs)
         rows = max(1, BAND_BYTES // max(1, row_bytes))
     recording = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
     banded = (fused() and x.device.type == "cpu" and not recording and x.shape[-2] > rows

@@ -77,7 +77,8 @@ class RelightNet(nn.Module):
         """net2_output(net2_fusion(cat(up(dec1), up(dec2), dec3))) without the (N, 192, H, W) concatenation: the
         1×1 fusion conv is linear and per pixel, so it commutes with nearest upsampling (each part is fused at its
         own size, then upsampled) and with replicate padding (the valid 3×3 output conv on the padded fused map
-        is a replicate-padded 3×3 conv on the fused map). Same values within float rounding, 2/3 fewer FLOPs."""
+        is a replicate-padded 3×3 conv on the fused map). Same values within float rounding; the fusion conv does
+        a third of its FLOPs."""
         w, c = self.net2_fusion.weight, dec3.shape[1]  # (64, 192, 1, 1)
         fused_map = F.conv2d(dec3, w[:, 2 * c :], self.net2_fusion.bias)  # (N, 64, H, W)
         fused_map += _nearest(F.conv2d(dec1, w[:, :c]), dec3)
