@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .. import metrics
+from ..metrics import tasks
 
 #: Draws per interval (the percentiles' Monte-Carlo error is then ~0.5 % of the interval's width).
 N_RESAMPLES = 1000
@@ -59,43 +59,14 @@ def mean_interval(values: Sequence[float], n_resamples: int = N_RESAMPLES, seed:
     return percentile_interval(v[idx].mean(axis=1), confidence)
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Detection AP, per-image matching once, then any subset
-# ----------------------------------------------------------------------------------------------------------------
-
-
+# Detection AP, per-image matching once, then any subset: `gefu.metrics.tasks` owns both halves of voc_ap.
 def match_detections(det: np.ndarray, gt: np.ndarray, iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """One image: detections (K, 5) and ground truth (M, 4) → (scores (K,), true-positive flags (K,)), with the
-    matching rule of `gefu.metrics.voc_ap` (by descending score, best IoU ≥ threshold with a box not taken)."""
-    det = np.asarray(det, dtype=np.float64).reshape(-1, 5) if np.size(det) else np.zeros((0, 5))
-    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4) if np.size(gt) else np.zeros((0, 4))
-    det = det[np.argsort(-det[:, 4], kind="stable")]
-    tp = np.zeros(len(det), dtype=bool)
-    if len(gt) and len(det):
-        iou = metrics.box_iou(det[:, :4], gt)  # (K, M)
-        taken = np.zeros(len(gt), dtype=bool)
-        for k in range(len(det)):
-            j = int(np.argmax(iou[k]))
-            if iou[k, j] >= iou_threshold and not taken[j]:
-                tp[k], taken[j] = True, True
-    return det[:, 4], tp
+    """One image: detections (K, 5) and ground truth (M, 4) → (scores (K,), true-positive flags (K,))."""
+    score, tp, _ = tasks.match_detections(det, gt, iou_threshold)
+    return score, tp
 
 
-def ap_from_matches(scores: Sequence[np.ndarray], tps: Sequence[np.ndarray], n_gt: int) -> float:
-    """VOC all-point AP from per-image (scores, tp flags) and the total number of ground-truth boxes."""
-    if n_gt == 0:
-        return float("nan")
-    score = np.concatenate(list(scores)) if len(scores) else np.zeros(0)
-    tp = (np.concatenate(list(tps)) if len(tps) else np.zeros(0, dtype=bool))[np.argsort(-score, kind="stable")]
-    tp_cum = np.cumsum(tp)
-    fp_cum = np.cumsum(~tp)
-    recall = tp_cum / n_gt
-    precision = tp_cum / np.maximum(tp_cum + fp_cum, np.finfo(np.float64).eps)
-    mrec = np.concatenate([[0.0], recall, [1.0]])
-    mpre = np.concatenate([[0.0], precision, [0.0]])
-    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
-    steps = np.nonzero(mrec[1:] != mrec[:-1])[0]
-    return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+ap_from_matches = tasks.ap_from_matches
 
 
 def significantly_best(values: Sequence[float | None], intervals: Sequence[tuple[float, float] | None],

@@ -8,7 +8,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-__all__ = ["box_iou", "voc_ap", "confusion_matrix", "iou_from_confusion", "mean_iou", "top1"]
+__all__ = ["box_iou", "voc_ap", "match_detections", "ap_from_matches", "confusion_matrix", "iou_from_confusion", "mean_iou", "top1"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -56,32 +56,51 @@ def voc_ap(
                          + (f" and {len(ignore)} ignore arrays" if ignore is not None else ""))
     scores, tps, n_gt = [], [], 0
     for i, (det, gt) in enumerate(zip(detections, ground_truths)):
-        det = np.asarray(det, dtype=np.float64).reshape(-1, 5) if np.size(det) else np.zeros((0, 5))
-        gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4) if np.size(gt) else np.zeros((0, 4))
-        ign = np.zeros((0, 4)) if ignore is None or not np.size(ignore[i]) else \
-            np.asarray(ignore[i], dtype=np.float64).reshape(-1, 4)
-        n_gt += len(gt)
-        det = det[np.argsort(-det[:, 4], kind="stable")]
-        tp = np.zeros(len(det), dtype=bool)
-        counted = np.ones(len(det), dtype=bool)  # False: matched an ignored box
-        boxes = np.concatenate([gt, ign])
-        if len(boxes):
-            iou = box_iou(det[:, :4], boxes)  # (K, M + I)
-            taken = np.zeros(len(gt), dtype=bool)
-            for k in range(len(det)):
-                j = int(np.argmax(iou[k]))
-                if iou[k, j] < iou_threshold:
-                    continue
-                if j >= len(gt):
-                    counted[k] = False
-                elif not taken[j]:
-                    tp[k], taken[j] = True, True
-        scores.append(det[counted, 4])
-        tps.append(tp[counted])
+        score, tp, n = match_detections(det, gt, iou_threshold, None if ignore is None else ignore[i])
+        scores.append(score)
+        tps.append(tp)
+        n_gt += n
+    return ap_from_matches(scores, tps, n_gt)
+
+
+def match_detections(det: np.ndarray, gt: np.ndarray, iou_threshold: float = 0.5,
+                     ignore: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """One image's matching for `voc_ap` → (scores (K',), true-positive flags (K',), number of counted boxes).
+
+    det (K, 5), gt (M, 4), ignore (I, 4) or None. Detections are taken by descending score; each goes to its
+    best-overlapping box (ignored ones included); IoU ≥ threshold with a box no higher-scored detection took is a
+    true positive. Detections that went to an ignored box are dropped (K' ≤ K). An image's matching does not
+    depend on the other images, so a bootstrap can match once and rank any subset (`ap_from_matches`).
+    """
+    det = np.asarray(det, dtype=np.float64).reshape(-1, 5) if np.size(det) else np.zeros((0, 5))
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4) if np.size(gt) else np.zeros((0, 4))
+    ign = np.zeros((0, 4)) if ignore is None or not np.size(ignore) else \
+        np.asarray(ignore, dtype=np.float64).reshape(-1, 4)
+    det = det[np.argsort(-det[:, 4], kind="stable")]
+    tp = np.zeros(len(det), dtype=bool)
+    counted = np.ones(len(det), dtype=bool)  # False: matched an ignored box
+    boxes = np.concatenate([gt, ign])
+    if len(boxes) and len(det):
+        iou = box_iou(det[:, :4], boxes)  # (K, M + I)
+        taken = np.zeros(len(gt), dtype=bool)
+        for k in range(len(det)):
+            j = int(np.argmax(iou[k]))
+            if iou[k, j] < iou_threshold:
+                continue
+            if j >= len(gt):
+                counted[k] = False
+            elif not taken[j]:
+                tp[k], taken[j] = True, True
+    return det[counted, 4], tp[counted], len(gt)
+
+
+def ap_from_matches(scores: Sequence[np.ndarray], tps: Sequence[np.ndarray], n_gt: int) -> float:
+    """VOC all-point AP from per-image (scores, true-positive flags) and the number of counted ground-truth boxes;
+    nan when there is none."""
     if n_gt == 0:
         return float("nan")
-    score = np.concatenate(scores)
-    tp = np.concatenate(tps)[np.argsort(-score, kind="stable")]
+    score = np.concatenate(list(scores)) if len(scores) else np.zeros(0)
+    tp = (np.concatenate(list(tps)) if len(tps) else np.zeros(0, dtype=bool))[np.argsort(-score, kind="stable")]
     tp_cum = np.cumsum(tp)
     fp_cum = np.cumsum(~tp)
     recall = tp_cum / n_gt
