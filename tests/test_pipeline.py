@@ -182,26 +182,66 @@ def test_overlapped_outputs_and_messages_equal_the_serial_loop(folder, tmp_path,
     assert len(runs["serial"][3]) == 6
 
 
+#: Runs `gefu` in a child process whose enhancer, once it has enhanced the image named argv[2], touches argv[1]
+#: and holds that enhancement back until the child's SIGINT handler has run (Python's own handler, which raises
+#: KeyboardInterrupt, after setting an event). The test sends SIGINT once the file exists: the signal then lands in
+#: the middle of the folder however slow the machine, and the image held back can never be handed to the saver.
+_GATED_GEFU = """
+import signal, sys, threading
+from pathlib import Path
+from gefu.cli import enhance, main
+
+marker, gate_name = Path(sys.argv[1]), sys.argv[2]
+interrupted = threading.Event()
+
+def on_sigint(signum, frame):
+    interrupted.set()
+    signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as without this wrapper
+
+signal.signal(signal.SIGINT, on_sigint)
+compute = enhance._Worker.compute
+
+def gated(self, job, raw):
+    out = compute(self, job, raw)
+    if job.src.name == gate_name:
+        marker.touch()
+        while not interrupted.wait(0.01):  # on the main thread (one worker) the signal interrupts this wait
+            pass
+    return out
+
+enhance._Worker.compute = gated
+sys.exit(main(sys.argv[3:]))
+"""
+
+
 def test_ctrl_c_is_clean(tmp_path, dark_photo):
-    """SIGINT in the middle of a folder: exit 130, one line, no traceback, only complete files, no temp files."""
-    src, out = tmp_path / "in", tmp_path / "out"
+    """SIGINT in the middle of a folder: exit 130, one line, no traceback, only complete files (the first images,
+    in order, none past the one being enhanced), no temp files. Synchronised on the child's own progress (see
+    _GATED_GEFU), not on sleeps, so a slow machine cannot make it pass or fail differently."""
+    src, out, marker = tmp_path / "in", tmp_path / "out", tmp_path / "reached"
     src.mkdir()
     base = (dark_photo[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     for i in range(30):
         Image.fromarray(np.roll(base, 5 * i, axis=1)).save(src / f"{i:02d}.png")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gefu", "enhance", str(src), "-o", str(out), "-m", "lime", "--option", "solver=direct"],
+        [sys.executable, "-c", _GATED_GEFU, str(marker), "05.png",
+         "enhance", str(src), "-o", str(out), "-m", "lime", "--option", "solver=direct"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 120
-    while not list(out.glob("*.png")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        give_up = time.monotonic() + 900  # only a hung child gets here, not a slow one
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < give_up, proc.communicate(timeout=60)[1]
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=900)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
     assert err.splitlines() == ["gefu enhance: interrupted (files already written are complete)"]
     names = sorted(p.name for p in out.iterdir())
-    assert 0 < len(names) < 30 and all(not n.startswith(".") for n in names)
+    # What was handed to the saver is written (05 never is); with N compute workers at least 00..(05 - N) were.
+    assert 1 <= len(names) <= 5 and names == [f"{i:02d}.png" for i in range(len(names))], names
     for name in names:
         Image.open(out / name).load()  # complete
 
