@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import stats
 
 from gefu import metrics
-from gefu.bench.suites.mini_images import build_images, candidate_crops, face_mosaic, jpeg75, stable_label
+from gefu.bench.suites.mini_images import (FACE_HEIGHTS, MAX_FACES, MOSAIC_SIZE, build_images, candidate_crops,
+                                          face_height, face_mosaic, jpeg75, stable_label)
 from gefu.bench.tasks import create_detector
 from gefu.samples import FACE_BOXES, load_sample, sample_photos
 
@@ -55,23 +57,34 @@ def test_candidate_crops_cover_the_frame():
 
 
 def test_face_mosaic_boxes_are_on_the_faces():
-    photos = sample_photos()
+    """A DARK FACE-like frame: 1080×720, many faces of 10–32 px, none overlapping, at most MAX_FACES; and an
+    independent detector (MTCNN) finds every face of ≥ 14 px where the boxes say, and no face where none is
+    (catches flipped, shifted or rescaled boxes, and face tiles placed without a box)."""
     faces = {n: load_sample(n) for n in FACE_BOXES}
-    others = {n: load_sample(n) for n in ("coffee", "chelsea")}
+    others = {n: load_sample(n) for n in ("coffee", "chelsea", "rocket")}
     img, boxes = face_mosaic(faces, others, seed=0)
     a, b = face_mosaic(faces, others, seed=0)
     assert torch.equal(a, img) and b == boxes  # deterministic
-    assert img.shape == (3, 384, 512) and len(boxes) >= 5
+    assert img.shape == (3, *MOSAIC_SIZE) == (3, 720, 1080) and 30 <= len(boxes) <= MAX_FACES
     arr = np.asarray(boxes)
-    assert (arr[:, :2] >= 0).all() and (arr[:, 2] <= 512).all() and (arr[:, 3] <= 384).all()
+    assert (arr[:, :2] >= 0).all() and (arr[:, 2] <= 1080).all() and (arr[:, 3] <= 720).all()
     heights = arr[:, 3] - arr[:, 1]
-    assert heights.min() >= 13 and heights.max() <= 65
-    # An independent detector finds most of the larger faces where the boxes say (catches flipped / shifted boxes).
-    det = create_detector("mtcnn")(img)
-    big = arr[heights >= 28]
-    hits = (metrics.box_iou(big, det[:, :4]).max(axis=1) >= 0.5).mean() if len(det) else 0.0
-    assert hits >= 0.7, hits
-    assert set(photos) >= set(FACE_BOXES)
+    assert heights.min() >= 0.97 * FACE_HEIGHTS[0] and heights.max() <= 1.03 * FACE_HEIGHTS[1]
+    overlap = metrics.box_iou(arr, arr) - np.eye(len(arr))
+    assert overlap.max() == 0.0
+    det = create_detector("mtcnn")(img)  # min face 20 px (its default): finds faces down to ~14 px
+    iou = metrics.box_iou(arr, det[:, :4])  # (faces, detections)
+    assert (iou.max(axis=1)[heights >= 14] >= 0.5).mean() >= 0.95
+    confident = det[:, 4] >= 0.95
+    assert confident.sum() >= 20 and (iou[:, confident].max(axis=0) >= 0.5).mean() >= 0.95
+
+
+def test_face_heights_are_log_uniform():
+    """Face heights follow the log-uniform law on FACE_HEIGHTS (scipy's loguniform as the reference)."""
+    rng = np.random.default_rng(0)
+    draws = np.array([face_height(rng) for _ in range(4000)])
+    assert stats.kstest(draws, stats.loguniform(*FACE_HEIGHTS).cdf).pvalue > 0.01
+    assert draws.min() >= FACE_HEIGHTS[0] and draws.max() <= FACE_HEIGHTS[1]
 
 
 def test_build_images_kinds_and_labels():

@@ -32,7 +32,8 @@ from .. import stats
 from ..cache import file_key
 from ..camera import capture, mini_levels, oracle
 from .base import SUITES, Aggregate, Metric, Sample, Suite, open_bar, stable_hash
-from .mini_images import MiniImage, build_images, classification_crops, downscale
+from .mini_images import (FACE_HEIGHTS, MOSAIC_SIZE, MiniImage, build_images, classification_crops, downscale,
+                          mosaic_design)
 from .scoring import IQA_METRICS, PSNR_CAP_DB, IQAScorer, boxes_array, build_task, detect
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class MiniSuite(Suite):
     """GEFU-mini (see the module doc).
 
     Options: `max_side` (512), `seed` (0), `photos` (names; default all of `gefu.samples.sample_photos()`),
-    `levels` (of dim, dark, night; default all), `mosaics` (6 face mosaics), `classifier` ("mobilenet_v2"),
+    `levels` (of dim, dark, night; default all), `mosaics` (6 face mosaics of 1080×720), `classifier` ("mobilenet_v2"),
     `detector` ("retinaface": RetinaFace MobileNet-0.25, WIDER FACE, official weights; "yunet" needs none),
     `min_score` (0.05) and `max_dets` (100): detections kept per image, `lpips` (True),
     `n_resamples` (1000 bootstrap draws), `references` (True: the clean and oracle rows).
@@ -93,7 +94,7 @@ class MiniSuite(Suite):
     # --- identity -------------------------------------------------------------------------------------------
     def input_key(self) -> str:
         o = self.options
-        return stable_hash({"mini": 2, "photos": {p: file_key(f) for p, f in sorted(self._photo_paths.items())},
+        return stable_hash({"mini": 3, "mosaic_design": mosaic_design(), "photos": {p: file_key(f) for p, f in sorted(self._photo_paths.items())},
                             "levels": {k: repr(v) for k, v in
                             self.levels.items()}, "seed": o["seed"], "max_side": o["max_side"],
                             "mosaics": o["mosaics"], "crops": self.crops})
@@ -320,7 +321,8 @@ class MiniSuite(Suite):
         return {
             "images": f"{kinds['photo']} photographs shipped with scikit-image / matplotlib / scikit-learn, "
             f"downscaled to ≤ {o['max_side']} px; {kinds['crop']} classification crops; {kinds['mosaic']} face "
-            f"mosaics ({n_faces} faces of 14–64 px among distractor tiles)",
+            f"mosaics of {MOSAIC_SIZE[1]}×{MOSAIC_SIZE[0]} px (DARK FACE's frame size) with {n_faces} faces of "
+            f"{FACE_HEIGHTS[0]:g}–{FACE_HEIGHTS[1]:g} px among distractor tiles",
             "capture": "gefu.bench.camera.capture: unprocess to camera raw, light field (max/min "
             f"{next(iter(self.levels.values())).illumination:g}), exposure, colour cast, Poisson shot + Gaussian "
             "read noise, develop to 8-bit sRGB; levels " + ", ".join(
