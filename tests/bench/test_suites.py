@@ -243,3 +243,20 @@ def test_mini_gallery_outcome_names_classes_and_keeps_confident_boxes():
     assert got["boxes"] == [[0, 0, 10, 10], [40, 40, 50, 50]]  # detections ≥ 0.5 are drawn
     assert got["gt_boxes"] == [[0.0, 0.0, 10.0, 10.0]]
     assert "✓ espresso" in suite.outcome(s, {**rec, "pred": 1, "correct": True})["caption"]
+
+
+def test_mini_detector_auto_falls_back_to_yunet_without_retinaface_weights(tmp_path, monkeypatch):
+    """A fresh offline install has no RetinaFace file: GEFU-mini still scores faces (YuNet ships in a package)
+    and its report says which detector and why; with the file, RetinaFace (the issue's choice) is used."""
+    monkeypatch.setenv("GEFU_WEIGHTS", str(tmp_path / "empty-store"))
+    fresh = create_suite("mini", lpips=False)
+    assert fresh.options["detector"] == "yunet"
+    assert "retinaface-mnet025" in fresh.det_note and "gefu weights download" in fresh.det_note
+    named = create_suite("mini", detector="retinaface", lpips=False)  # asked for by name: no silent swap
+    assert named.options["detector"] == "retinaface" and named.det_note is None
+
+
+@needs_weights("retinaface-mnet025")
+def test_mini_detector_auto_is_retinaface_when_its_weights_are_present():
+    suite = create_suite("mini", lpips=False)
+    assert suite.options["detector"] == "retinaface" and suite.det_note is None

@@ -1,4 +1,5 @@
-"""Method groups (`all-classic`, `all-official`, `all`): membership, weights present vs skipped, order, typos."""
+"""Method groups (`all-classic`, `all-official`, `all`, `default`): membership, weights present vs skipped, order,
+typos."""
 
 from __future__ import annotations
 
@@ -69,3 +70,19 @@ def test_a_mistyped_group_names_the_groups():
     with pytest.raises(ValueError, match="did you mean 'all-official'.*all-classic"):
         expand_methods(["all-oficial"])
     assert expand_methods(["nonee"]).names == ["nonee"]  # not a group: the registry judges it later
+
+
+def test_default_group_runs_zero_dce_only_where_its_weights_are(empty_store):
+    """The README's main command (`gefu bench --suite mini`, methods `default`) must run on a fresh offline
+    install: without Zero-DCE's official file it is skipped with the commands that get it, not an error."""
+    fresh = expand_methods(["default"])
+    assert fresh.names == ["none", "gamma", "lime"]
+    assert [s.name for s in fresh.skipped] == ["zero-dce"]
+    assert "gefu weights download zero-dce" in fresh.skipped[0].reason
+
+
+@needs_weights("zero-dce")
+def test_default_group_with_zero_dce_weights(empty_store):
+    provision_from(WEIGHT_STORE, names=["zero-dce"])
+    full = expand_methods(["default"])
+    assert full.names == ["none", "gamma", "lime", "zero-dce"] and full.skipped == []

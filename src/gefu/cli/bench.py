@@ -15,6 +15,7 @@ from .common import HelpFormatter, default_device, parse_key_values
 SUITE_NAMES = ("mini", "lol-v1", "unpaired", "lol", "lsrw", "codan", "darkface", "bdd-night")
 
 EXAMPLES = """examples:
+  gefu bench --suite mini
   gefu bench --suite mini --methods none,gamma,lime,zero-dce
   gefu bench --suite mini --methods all-classic,all-official
   gefu bench --suite mini --methods none,lime -o results/mini-lime --option lime.alpha=0.2 --option suite.detector=mtcnn
@@ -51,10 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--suite", default="mini", choices=SUITE_NAMES, help="benchmark suite")
-    p.add_argument("--methods", default="none,gamma,lime,zero-dce",
+    p.add_argument("--methods", default="default",
                    help="comma-separated enhancer names (see 'gefu info') or groups: all-classic (no weights), "
                    "all-official (every method whose official weights are present; the others are listed as "
-                   "skipped), all (both)")
+                   "skipped), all (both), default (none,gamma,lime and zero-dce where its weights are present; "
+                   "the default)")
     p.add_argument("--data", default=None, metavar="DIR", help="dataset root (the paper's suites)")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="output folder (default: results/<suite>)")
     p.add_argument("--out", dest="output", default=None, help=argparse.SUPPRESS)  # the former name

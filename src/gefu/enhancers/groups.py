@@ -9,6 +9,10 @@ group              expands to
                    files it lacks
 `all`              `all-classic`, then `all-official`; `scuf` is left out (it needs your trained checkpoint:
                    name it beside the group, e.g. `all,scuf`)
+`default`          `none gamma lime zero-dce` (`DEFAULT_METHODS`), each official-weight method only where its
+                   files are present: what `gefu bench` runs when `--methods` is not given, so the README's
+                   main command works on a fresh offline install (without Zero-DCE's official weights it runs
+                   the three classic methods and says which files would add Zero-DCE)
 =================  ==========================================================================================
 
     expanded = expand_methods(["none", "all-official"])
@@ -33,7 +37,10 @@ GROUPS: dict[str, str] = {
     "all-classic": "every classic method (no learned weights)",
     "all-official": "every method on official checkpoints whose weight files are present",
     "all": "all-classic and all-official",
+    "default": "none, gamma, lime, and zero-dce where its official weights are present",
 }
+#: The `default` group, in order.
+DEFAULT_METHODS: tuple[str, ...] = ("none", "gamma", "lime", "zero-dce")
 #: registered enhancers `all` leaves out, and why (named explicitly, they run as usual).
 NOT_IN_ALL: dict[str, str] = {
     "scuf": "not in 'all': without your trained checkpoint it does not enhance; add it by name with "
@@ -106,13 +113,16 @@ def _group_members(group: str) -> tuple[list[str], list[Skipped]]:
     skipped: list[Skipped] = []
     if group in ("all-classic", "all"):
         names += classic_enhancers()
-    if group in ("all-official", "all"):
-        for name in official_enhancers():
-            missing = missing_weights(name)
-            if missing:
-                skipped.append(Skipped(name, group, _missing_line(missing)))
-            else:
-                names.append(name)
+    official = official_enhancers() if group in ("all-official", "all") else []
+    if group == "default":
+        names += [n for n in DEFAULT_METHODS if n not in set(official_enhancers())]
+        official = [n for n in DEFAULT_METHODS if n not in names]
+    for name in official:
+        missing = missing_weights(name)
+        if missing:
+            skipped.append(Skipped(name, group, _missing_line(missing)))
+        else:
+            names.append(name)
     if group == "all":
         taken = set(names) | {s.name for s in skipped}
         skipped += [Skipped(n, group, why) for n, why in NOT_IN_ALL.items() if n in ENHANCERS and n not in taken]
@@ -148,5 +158,5 @@ def expand_methods(tokens: Iterable[str]) -> Expansion:
     return out
 
 
-__all__ = ["GROUPS", "NOT_IN_ALL", "Expansion", "Skipped", "classic_enhancers", "expand_methods",
+__all__ = ["DEFAULT_METHODS", "GROUPS", "NOT_IN_ALL", "Expansion", "Skipped", "classic_enhancers", "expand_methods",
            "missing_weights", "official_enhancers"]

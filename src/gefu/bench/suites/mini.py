@@ -28,6 +28,7 @@ import torch
 from ...fileio import write_atomic
 from ...imageio import load_image, save_image
 from ...samples import sample_photos
+from ...weights import find_weight
 from .. import stats
 from ..cache import file_key
 from ..camera import capture, mini_levels, oracle
@@ -48,13 +49,29 @@ def level_seed(image: str, level: str, seed: int = 0) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+#: The face detector GEFU-mini prefers, the weight-table entry it needs, and the one it falls back to without it.
+PREFERRED_DETECTOR, PREFERRED_DETECTOR_WEIGHTS, FALLBACK_DETECTOR = "retinaface", "retinaface-mnet025", "yunet"
+
+
+def _auto_detector() -> tuple[str, str | None]:
+    """detector="auto" → (name, note): RetinaFace when its official weights are present here, else YuNet (it
+    ships in the `yuface` package, so a fresh offline install still scores faces), with a note saying so."""
+    if find_weight(PREFERRED_DETECTOR_WEIGHTS) is not None:
+        return PREFERRED_DETECTOR, None
+    return FALLBACK_DETECTOR, (f"face AP by {FALLBACK_DETECTOR} (YuNet, libfacedetection): the default detector "
+                               f"{PREFERRED_DETECTOR} needs weights {PREFERRED_DETECTOR_WEIGHTS} (`gefu weights "
+                               f"download {PREFERRED_DETECTOR_WEIGHTS}`, or offline `gefu weights provision --from "
+                               "DIR`); figures are not comparable across detectors")
+
+
 @SUITES.register("mini", "gefu-mini")
 class MiniSuite(Suite):
     """GEFU-mini (see the module doc).
 
     Options: `max_side` (512), `seed` (0), `photos` (names; default all of `gefu.samples.sample_photos()`),
     `levels` (of dim, dark, night; default all), `mosaics` (6 face mosaics of 1080×720), `classifier` ("mobilenet_v2"),
-    `detector` ("retinaface": RetinaFace MobileNet-0.25, WIDER FACE, official weights; "yunet" needs none),
+    `detector` ("auto": "retinaface" — RetinaFace MobileNet-0.25, WIDER FACE, official weights — when its
+    weights are present, else "yunet", which ships in a package, with a note in the report; or any detector name),
     `min_score` (0.05) and `max_dets` (100): detections kept per image, `lpips` (True),
     `n_resamples` (1000 bootstrap draws), `references` (True: the clean and oracle rows).
     """
@@ -65,7 +82,7 @@ class MiniSuite(Suite):
 
     def __init__(self, max_side: int = 512, seed: int = 0, photos: list[str] | str | None = None,
                  levels: list[str] | str | None = None, mosaics: int = 6, classifier: str | None = "mobilenet_v2",
-                 detector: str | None = "retinaface", min_score: float = 0.05, max_dets: int = 100, lpips: bool = True,
+                 detector: str | None = "auto", min_score: float = 0.05, max_dets: int = 100, lpips: bool = True,
                  n_resamples: int = stats.N_RESAMPLES, references: bool = True, data: str | None = None) -> None:
         if data is not None:
             raise ValueError("the mini suite builds its images from installed packages; it takes no --data")
@@ -77,6 +94,9 @@ class MiniSuite(Suite):
         if int(max_side) < 32:
             raise ValueError(f"max_side must be at least 32, got {max_side}")
         self.levels = {lv: LEVELS[lv] for lv in (levels or LEVELS)}
+        self.det_note: str | None = None
+        if detector == "auto":
+            detector, self.det_note = _auto_detector()
         super().__init__(max_side=int(max_side), seed=int(seed), photos=list(photos) if photos else None,
                          levels=list(self.levels), mosaics=int(mosaics), classifier=classifier, detector=detector,
                          min_score=float(min_score), max_dets=int(max_dets), lpips=bool(lpips),
@@ -302,6 +322,8 @@ class MiniSuite(Suite):
             notes.append("classification skipped: no image passed the confidence / stability filter")
         if self.det_error:
             notes.append(f"face AP skipped: {self.det_error}")
+        elif self.det_note:
+            notes.append(self.det_note)
         if not self.iqa.has_lpips:
             notes.append(f"LPIPS skipped: {self.iqa.lpips_error}")
         return Aggregate(overall, breakdown, notes, intervals)
