@@ -68,7 +68,8 @@ class _SCI(CNNEnhancer):
     """One SCI checkpoint (subclasses name it). Options: `weights` (None → the table file, or a path),
     `allow_random`, `seed`."""
 
-    # The paper's Table 1 scores MIT-Adobe FiveK and LSRW, not LOL; and the released weights are not the paper's.
+    # No LOL-v1 figure of the paper could be checked here (as far as we recall, its Table 1 scores MIT-Adobe FiveK
+    # and LSRW; not verified offline).
     published_lol_v1: PublishedFigure | None = None
 
     def __init__(self, weights: WeightsArg = None, allow_random: bool = False, seed: int = 0,

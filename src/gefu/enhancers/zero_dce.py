@@ -280,7 +280,8 @@ class ZeroDCE(CNNEnhancer):
     Weights: the official `Epoch99.pth` (non-commercial, CC BY-NC 4.0 per the repository README);
     `weights="zero-dce-nll"` selects neuro-low-light's third-party checkpoint (MIT), `weights=PATH` any DCE-Net
     checkpoint. Options: `iterations` (8; must match the checkpoint), `allow_random`, `seed`. No deviation from
-    the official test script. `published_lol_v1` None: the paper's full-reference scores are on SICE, not LOL.
+    the official test script. `published_lol_v1` None: no LOL-v1 figure of the paper could be checked here (as far
+    as we recall its full-reference scores are on SICE; not verified offline).
     """
 
     name = "zero-dce"
@@ -321,7 +322,8 @@ class ZeroDCEPP(CNNEnhancer):
     `weights=PATH`. Options: `scale_factor` (12, the official test script's; 1 estimates the map at full size,
     the training setting), `iterations` (8), `allow_random`, `seed`. Deviation: the official script crops the
     input to multiples of `scale_factor`; gefu pads to them and crops back (module docstring). `published_lol_v1`
-    None: the paper's full-reference scores are on SICE, not LOL.
+    None: no LOL-v1 figure of the paper could be checked here (as far as we recall its full-reference scores are on
+    SICE; not verified offline).
     """
 
     name = "zero-dce++"
