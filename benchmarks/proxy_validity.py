@@ -4,41 +4,30 @@ Usage: .venv/bin/python benchmarks/proxy_validity.py [--lol ../shared/data/lol-v
                                                       [--out results/proxy] [--device cpu]
 
 Runs every method that has real weights here (the classic ones and each official-weight enhancer whose weights
-are present; `--methods` overrides) on GEFU-mini and on LOL-v1 eval15 (LPIPS off: only PSNR is compared), both
-cached under --out, and prints both PSNRs per method and Kendall's τ between the two rankings (scipy.stats.kendalltau,
-τ-b, with its two-sided p-value). A τ near 1 means GEFU-mini orders methods as real low-light pairs do.
+are present; `--methods` overrides) on GEFU-mini and on LOL-v1 eval15, both cached under --out (LPIPS and the face
+detector off: only PSNR is compared), and prints both PSNRs per method and Kendall's τ between the two rankings
+(scipy.stats.kendalltau, τ-b, with its two-sided p-value). A τ near 1 means GEFU-mini orders methods as real
+low-light pairs do.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from scipy.stats import kendalltau
 
 from gefu.bench.runner import run_suite
 from gefu.bench.suites import create_suite
-from gefu.enhancers import ENHANCERS, _load_all, create_enhancer
+from gefu.enhancers.groups import expand_methods
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_COMPARED = {"scuf"}  # no real weights offline (SD-Turbo + the authors' checkpoint)
 
 
 def methods_with_weights() -> list[str]:
-    """Registered enhancers that can be built here with their real weights."""
-    _load_all()
-    ok = []
-    for name in ENHANCERS.names():
-        if name in NOT_COMPARED:
-            continue
-        try:
-            create_enhancer(name)
-        except (FileNotFoundError, OSError, RuntimeError, ValueError, ImportError) as err:
-            logging.info("%s left out: %s", name, err)
-            continue
-        ok.append(name)
-    return ok
+    """The `all` method group: every classic method and each official-weight enhancer whose files are present
+    (`scuf` is not in it: no real weights offline)."""
+    return expand_methods(["all"]).names
 
 
 def psnr_by_method(suite, methods, out, device) -> dict[str, float]:
@@ -55,7 +44,11 @@ def main() -> None:
     args = ap.parse_args()
     methods = args.methods.split(",") if args.methods else methods_with_weights()
     out = Path(args.out)
-    mini = psnr_by_method(create_suite("mini", lpips=False, references=False), methods, out / "mini", args.device)
+    # PSNR only: no LPIPS, no face detector. The classifier stays: it picks the crops, which are part of the
+    # suite's inputs, so the enhanced images of an earlier `gefu bench --suite mini --methods all -o <out>/mini`
+    # are reused from its cache.
+    mini_suite = create_suite("mini", lpips=False, references=False, detector=None)
+    mini = psnr_by_method(mini_suite, methods, out / "mini", args.device)
     lol = psnr_by_method(create_suite("lol-v1", data=args.lol, lpips=False), methods, out / "lol-v1", args.device)
     tau, p = kendalltau([mini[m] for m in methods], [lol[m] for m in methods])
     print("| method | GEFU-mini PSNR | LOL-v1 eval15 PSNR |\n|---|---:|---:|")

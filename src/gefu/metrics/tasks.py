@@ -8,7 +8,8 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-__all__ = ["box_iou", "voc_ap", "match_detections", "ap_from_matches", "confusion_matrix", "iou_from_confusion", "mean_iou", "top1"]
+__all__ = ["box_iou", "voc_ap", "match_detections", "ap_from_matches", "confusion_matrix", "iou_from_confusion",
+           "mean_iou", "top1"]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -114,7 +114,8 @@ class MiniSuite(Suite):
     # --- identity -------------------------------------------------------------------------------------------
     def input_key(self) -> str:
         o = self.options
-        return stable_hash({"mini": 3, "mosaic_design": mosaic_design(), "photos": {p: file_key(f) for p, f in sorted(self._photo_paths.items())},
+        return stable_hash({"mini": 3, "mosaic_design": mosaic_design(),
+                            "photos": {p: file_key(f) for p, f in sorted(self._photo_paths.items())},
                             "levels": {k: repr(v) for k, v in
                             self.levels.items()}, "seed": o["seed"], "max_side": o["max_side"],
                             "mosaics": o["mosaics"], "crops": self.crops})
@@ -333,7 +334,8 @@ class MiniSuite(Suite):
         return ("GEFU-mini is not the paper's benchmark: real photographs, captured again in SIMULATED low light "
                 "(calibrated on real LOL-v1 pairs), scored against the originals. `clean` (the originals) and "
                 "`oracle` (exact exposure and colour correction of the noisy capture) are reference rows, not "
-                "methods (clean's PSNR is the 100 dB cap). Classification labels are the classifier's own confident, stable answers on the clean "
+                "methods (clean's PSNR is the 100 dB cap). Classification labels are the classifier's own confident, "
+                "stable answers on the clean "
                 "images; face boxes are known. Intervals: bootstrap 95 % over images.")
 
     def conventions(self) -> dict[str, str]:
