@@ -101,3 +101,11 @@ def test_build_images_kinds_and_labels():
     x1, y1, x2, y2 = astro.faces[0]
     assert (x1, y1, x2, y2) == tuple(round(v * 128 / 512, 2) for v in FACE_BOXES["astronaut"])
     assert ims[2].faces is None and ims[2].image.shape == (3, 85, 128)
+
+
+def test_face_mosaic_without_distractor_photos_fills_up_with_background():
+    """Only face photos (e.g. `--option suite.photos=astronaut`): once the frame holds MAX_FACES faces the rest
+    stays background instead of drawing from an empty list of distractors."""
+    faces = {n: load_sample(n) for n in FACE_BOXES}
+    img, boxes = face_mosaic(faces, {}, seed=0)
+    assert img.shape == (3, *MOSAIC_SIZE) and len(boxes) == MAX_FACES

@@ -206,8 +206,8 @@ def face_mosaic(face_photos: dict[str, torch.Tensor], others: dict[str, torch.Te
                 x = _face_column(canvas, boxes, face_photos, faces, x, y, shelf_h, max_faces, heights, rng)
             else:
                 w = min(int(round(shelf_h * rng.uniform(0.6, 1.6))), W - x)
-                img = others[distract[int(rng.integers(len(distract)))]]
-                if w >= 8:
+                img = others[distract[int(rng.integers(len(distract)))]] if distract else None
+                if img is not None and w >= 8:  # without a photo to draw from (or room), it stays background
                     canvas[:, y:y + shelf_h, x:x + w] = _distractor_tile(img, shelf_h, w, rng)
                 x += w + GAP
         y += shelf_h + GAP
