@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from gefu import create_enhancer, list_enhancers
 from gefu.enhancers import ENHANCERS
 from gefu.enhancers import layers
-from gefu.enhancers.cnn import CNNEnhancer
+from gefu.enhancers.cnn import CNNEnhancer, init_random
 from gefu.enhancers.layers import BorderConv2d, ConvBNReLU, conv_cat, in_bands, padded_conv2d, reference_ops
 from gefu.weights import find_weight
 
@@ -111,13 +111,23 @@ def _cnn_enhancers() -> list[str]:
     return names
 
 
+#: Depthwise-separable curve nets whose output, with the default random init, is the input within 1e-5.
+SMALL_RANDOM_OUTPUT = {"zero-dce++", "sgz"}
+
+
 def _make(name: str) -> CNNEnhancer:
     """With its official weights where the session store has them (real activations), else random ones."""
     factory = ENHANCERS.get(name)
     if all(find_weight(w) is not None for w in factory.weight_names):
         return create_enhancer(name)
     assert "allow_random" in inspect.signature(factory).parameters
-    return create_enhancer(name, allow_random=True, seed=1)
+    enh = create_enhancer(name, allow_random=True, seed=1)
+    if name in SMALL_RANDOM_OUTPUT:
+        # The default random init (std 0.02) leaves these curve-estimating nets so close to the identity that the
+        # comparison below would measure nothing; larger weights make them change the image (deeper nets keep
+        # the default: larger weights blow their activations up).
+        init_random(enh.net, seed=1, std=0.1)
+    return enh
 
 
 @pytest.mark.parametrize("name", _cnn_enhancers())
