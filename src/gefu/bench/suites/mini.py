@@ -69,7 +69,8 @@ class MiniSuite(Suite):
     """GEFU-mini (see the module doc).
 
     Options: `max_side` (512), `seed` (0), `photos` (names; default all of `gefu.samples.sample_photos()`),
-    `levels` (of dim, dark, night; default all), `mosaics` (6 face mosaics of 1080×720), `classifier` ("mobilenet_v2"),
+    `levels` (of dim, dark, night; default all), `mosaics` (6 face mosaics of 1080×720), `classifier`
+    ("mobilenet_v2"),
     `detector` ("auto": "retinaface" — RetinaFace MobileNet-0.25, WIDER FACE, official weights — when its
     weights are present, else "yunet", which ships in a package, with a note in the report; or any detector name),
     `min_score` (0.05) and `max_dets` (100): detections kept per image, `lpips` (True),
@@ -335,8 +336,7 @@ class MiniSuite(Suite):
                 "(calibrated on real LOL-v1 pairs), scored against the originals. `clean` (the originals) and "
                 "`oracle` (exact exposure and colour correction of the noisy capture) are reference rows, not "
                 "methods (clean's PSNR is the 100 dB cap). Classification labels are the classifier's own confident, "
-                "stable answers on the clean "
-                "images; face boxes are known. Intervals: bootstrap 95 % over images.")
+                "stable answers on the clean images; face boxes are known. Intervals: bootstrap 95 % over images.")
 
     def conventions(self) -> dict[str, str]:
         o = self.options
