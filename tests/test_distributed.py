@@ -3,45 +3,15 @@ files as one process (issue 12, item 3)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _accelerate import run_gefu_in_two_processes
 from PIL import Image
 
 from gefu.cli import main
 from gefu.distributed import Shard, current_shard
-
-# Logs every rename onto a final file (how gefu.fileio publishes an output) with the writing process's pid.
-_SITECUSTOMIZE = """
-import os
-_log = os.environ.get("GEFU_TEST_WRITE_LOG")
-if _log:
-    _replace = os.replace
-    def replace(src, dst, *args, **kwargs):
-        result = _replace(src, dst, *args, **kwargs)
-        with open(_log, "a") as f:
-            f.write(f"{os.getpid()}\\t{os.fspath(dst)}\\n")
-        return result
-    os.replace = replace
-"""
-
-# Picks a free port (the test process may not open sockets), then hands over to accelerate's launcher.
-_LAUNCH = """
-import socket, sys
-from accelerate.commands.accelerate_cli import main
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-sys.argv = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)] + sys.argv[1:]
-main()
-"""
 
 
 @pytest.mark.parametrize("n, count", [(0, 2), (1, 2), (7, 2), (7, 3), (64, 5)])
@@ -63,31 +33,21 @@ def test_single_process_needs_no_launcher(monkeypatch):
 
 
 def test_two_cpu_processes_under_accelerate(tmp_path, dark_photo):
-    if shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("accelerate's launcher is not installed next to this python")
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
     base = (dark_photo[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     for i in range(7):
         Image.fromarray(np.roll(base, 9 * i, axis=1)).save(src / ("sub" if i % 2 else ".") / f"{i}.png")
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-    log = tmp_path / "writes.log"
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", GEFU_TEST_WRITE_LOG=str(log), OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), *sys.path]))
-    proc = subprocess.run(
-        [sys.executable, "-c", _LAUNCH, "-m", "gefu", "enhance", str(src), "-o", str(tmp_path / "multi"), "-m", "he"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
+    proc, writes = run_gefu_in_two_processes(tmp_path, ["enhance", str(src), "-o", str(tmp_path / "multi"),
+                                                         "-m", "he"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     summaries = [line for line in proc.stdout.splitlines() if line.startswith("enhanced")]
     assert len(summaries) == 1  # from the main process only
     assert "enhanced 7 of 7 images with he" in summaries[0] and "2 processes" in summaries[0]
 
-    writes = [line.split("\t") for line in log.read_text().splitlines()]
-    outputs = [Path(dst) for _, dst in writes if Path(dst).is_relative_to(tmp_path / "multi")]
+    outputs = [dst for _, dst in writes if dst.is_relative_to(tmp_path / "multi")]
     assert Counter(outputs).most_common(1)[0][1] == 1 and len(outputs) == 7  # each file written exactly once
-    assert len({pid for pid, dst in writes if Path(dst).is_relative_to(tmp_path / "multi")}) == 2  # by two processes
+    assert len({pid for pid, dst in writes if dst.is_relative_to(tmp_path / "multi")}) == 2  # by two processes
 
     assert main(["enhance", str(src), "-o", str(tmp_path / "single"), "-m", "he"]) == 0
     single = {p.relative_to(tmp_path / "single"): p.read_bytes() for p in (tmp_path / "single").rglob("*.png")}

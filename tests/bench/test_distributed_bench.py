@@ -5,14 +5,11 @@ the main process merges them into the same per-image records and quality table a
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from _accelerate import run_gefu_in_two_processes
 
 from gefu.bench.cache import append_record, merge_parts, part_path, read_records
 from gefu.bench.runner import enhance_samples, run_suite
@@ -20,31 +17,6 @@ from gefu.bench.suites import create_suite
 from gefu.cli import main
 from gefu.enhancers import create_enhancer
 
-# Logs every rename onto a final file (how gefu.fileio publishes an image) with the writing process's pid.
-_SITECUSTOMIZE = """
-import os
-_log = os.environ.get("GEFU_TEST_WRITE_LOG")
-if _log:
-    _replace = os.replace
-    def replace(src, dst, *args, **kwargs):
-        result = _replace(src, dst, *args, **kwargs)
-        with open(_log, "a") as f:
-            f.write(f"{os.getpid()}\\t{os.fspath(dst)}\\n")
-        return result
-    os.replace = replace
-"""
-
-# Picks a free port (the test process itself may not open sockets), then hands over to accelerate's launcher.
-_LAUNCH = """
-import socket, sys
-from accelerate.commands.accelerate_cli import main
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-sys.argv = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)] + sys.argv[1:]
-main()
-"""
 
 # Small and cheap: one photo's three darkness levels at 64 px, two classic methods, the face detector on, no
 # classifier (picking stable classification crops runs MobileNetV2 over the photos: not what this test is about).
@@ -71,24 +43,15 @@ def _table(out: Path) -> list[tuple]:
 
 
 def test_two_processes_give_the_records_and_table_of_one(tmp_path, capsys):
-    if shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("accelerate's launcher is not installed next to this python")
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-    log = tmp_path / "writes.log"
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", GEFU_TEST_WRITE_LOG=str(log), OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), *sys.path]))
     multi = tmp_path / "multi"
-    proc = subprocess.run([sys.executable, "-c", _LAUNCH, "-m", "gefu", *BENCH, "-o", str(multi)],
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc, writes = run_gefu_in_two_processes(tmp_path, [*BENCH, "-o", str(multi)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     headers = [line for line in proc.stdout.splitlines() if line.startswith("GEFU-mini")]
     assert len(headers) == 1 and "3 images, 2 methods" in headers[0] and "2 processes" in headers[0]
 
     # The enhanced images were shared out: each written exactly once, by two processes in all.
-    writes = [line.split("\t") for line in log.read_text().splitlines()]
-    pngs = [(pid, Path(dst)) for pid, dst in writes
-            if Path(dst).suffix == ".png" and Path(dst).is_relative_to(multi / "cache") and "mini-inputs" not in dst]
+    pngs = [(pid, dst) for pid, dst in writes
+            if dst.suffix == ".png" and dst.is_relative_to(multi / "cache") and "mini-inputs" not in str(dst)]
     assert len(pngs) == 6 and Counter(p for _, p in pngs).most_common(1)[0][1] == 1
     assert len({pid for pid, _ in pngs}) == 2
     assert not [p for p in multi.rglob("*.rank*")]  # every part merged
